@@ -1,0 +1,33 @@
+# Two commands do all set-up: `make run` (the whole thing on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install run test test-fast lint bench messages
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Web + admin on :8000, Celery worker and beat, and a mail catcher (SMTP :1025, web UI :1080).
+run: install
+	DEBUG=True $(BIN)/python manage.py migrate --noinput
+	DEBUG=True $(BIN)/python manage.py createcachetable
+	DEBUG=True $(BIN)/python manage.py setup_demo
+	DEBUG=True $(BIN)/honcho --procfile Procfile.dev start
+
+# The whole suite: unit and browser tests on SQLite, then unit and integration tests on
+# PostgreSQL with a Redis broker (skipped with a notice when those services are not running).
+test: install
+	bash scripts/test.sh
+
+test-fast: install
+	$(BIN)/pytest -m "not integration and not browser" -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
