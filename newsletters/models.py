@@ -36,7 +36,15 @@ class Digest(models.Model):
         SENT = "sent", _("sent")
         CANCELLED = "cancelled", _("cancelled")
 
+    class DateFormat(models.TextChoices):
+        KOREAN = "ko", "2025년 7월 10일"
+        ISO = "iso", "2025-07-10"
+
     date = models.DateField(_("date"), unique=True)
+    # How the date line was written in the imported text, so export gives back the same text.
+    date_format = models.CharField(
+        _("date line format"), max_length=3, choices=DateFormat.choices, default=DateFormat.KOREAN
+    )
     intro_ko = models.TextField(_("introduction (Korean)"), blank=True)
     intro_en = models.TextField(_("introduction (English)"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
@@ -90,7 +98,10 @@ class Entry(models.Model):
     arxiv_id = models.CharField(_("arXiv id"), max_length=32, blank=True)
     commentary_ko = models.TextField(_("Korean commentary"), blank=True)
     commentary_en = models.TextField(_("English commentary"), blank=True)
-    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), related_name="entries", blank=True)
+    # Tags keep the order the editor wrote them in (#rl #reasoning is not #reasoning #rl).
+    tags = models.ManyToManyField(
+        Tag, verbose_name=_("tags"), related_name="entries", blank=True, through="EntryTag"
+    )
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.READY)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -105,12 +116,35 @@ class Entry(models.Model):
         verbose_name = _("entry")
         verbose_name_plural = _("entries")
         constraints = [
-            models.UniqueConstraint(fields=["arxiv_id"], condition=~Q(arxiv_id=""), name="entry_arxiv_id_unique"),
+            models.UniqueConstraint(
+                fields=["arxiv_id"], condition=~Q(arxiv_id=""), name="entry_arxiv_id_unique"
+            ),
         ]
         indexes = [models.Index(fields=["digest", "position"])]
 
     def __str__(self) -> str:
         return self.title
+
+    def ordered_tags(self) -> list[Tag]:
+        """Tags in the editor's order; uses prefetched entry_tags__tag when present."""
+        return [entry_tag.tag for entry_tag in self.entry_tags.all()]
+
+    def set_tags(self, slugs: list[str]) -> None:
+        """Replace the tags with these slugs, in this order, creating unknown tags."""
+        wanted = list(dict.fromkeys(slugs))
+        if [entry_tag.tag.slug for entry_tag in self.entry_tags.select_related("tag")] == wanted:
+            return
+        existing = {tag.slug: tag for tag in Tag.objects.filter(slug__in=wanted)}
+        missing = [slug for slug in wanted if slug not in existing]
+        if missing:
+            # ignore_conflicts: another editor may create the same tag at the same moment.
+            Tag.objects.bulk_create([Tag(slug=slug, name=slug) for slug in missing], ignore_conflicts=True)
+            existing.update({tag.slug: tag for tag in Tag.objects.filter(slug__in=missing)})
+        self.entry_tags.all().delete()
+        EntryTag.objects.bulk_create(
+            EntryTag(entry=self, tag=existing[slug], position=position)
+            for position, slug in enumerate(wanted)
+        )
 
     @property
     def paper_url(self) -> str:
@@ -119,3 +153,16 @@ class Entry(models.Model):
         if self.arxiv_id:
             return f"https://arxiv.org/abs/{self.arxiv_id}"
         return ""
+
+
+class EntryTag(models.Model):
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="entry_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="entry_tags")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["entry", "tag"], name="entry_tag_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} #{self.tag_id}"
