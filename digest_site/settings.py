@@ -215,6 +215,33 @@ DIGEST_SEND_TIME = env_time("DIGEST_SEND_TIME", "07:00")
 ARXIV_API_URL = env_str("ARXIV_API_URL", "https://export.arxiv.org/api/query")
 ARXIV_TIMEOUT = env_float("ARXIV_TIMEOUT", 10.0)
 
+# --- Subscribers -----------------------------------------------------------------
+# Confirmation links expire after 7 days; unsubscribe and preference links never do.
+SUBSCRIBERS_CONFIRM_MAX_AGE = env_int("SUBSCRIBERS_CONFIRM_MAX_AGE", 7 * 24 * 3600)
+# At most one confirmation email per address per this many seconds.
+SUBSCRIBERS_CONFIRM_INTERVAL = env_int("SUBSCRIBERS_CONFIRM_INTERVAL", 600)
+# The subscribe form accepts at most this many POSTs per client IP per window (shared table).
+SUBSCRIBE_RATE_LIMIT = env_int("SUBSCRIBE_RATE_LIMIT", 10)
+SUBSCRIBE_RATE_WINDOW = env_int("SUBSCRIBE_RATE_WINDOW", 3600)
+# The address in List-Unsubscribe's mailto: (its inbound mail reaches anymail's inbound webhook).
+UNSUBSCRIBE_MAILTO = env_str("UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
+
+# --- Delivery (newsletters/delivery.py) -------------------------------------------
+# Readers per send_batch task; each batch shares one SMTP (or ESP) connection.
+DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 100)
+# Seconds a worker may hold claimed rows; the sweep re-queues rows of a worker that died.
+DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 300)
+# Attempts per reader before a transient failure (4xx, disconnect, timeout) becomes final.
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
+# Exponential backoff with jitter between attempts: base * 2**(attempt-1), at most the max.
+DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 60.0)
+DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
+# Messages per second across all workers together (0: no limit); counted in Redis when the
+# broker is Redis, else in a database row.
+DELIVERY_RATE_LIMIT = env_float("DELIVERY_RATE_LIMIT", 0.0)
+# How often beat runs the sweep.
+DELIVERY_SWEEP_SECONDS = env_int("DELIVERY_SWEEP_SECONDS", 30)
+
 # --- Celery ----------------------------------------------------------------------
 # With no CELERY_BROKER_URL, a filesystem broker under var/ lets the worker and beat run
 # with no external service; production sets redis://.
@@ -230,13 +257,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task not acknowledged within this time is given to another worker. A send_batch
+    # stops itself at half the delivery lease, far below this.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Every minute: start the digests whose scheduled time has come (nothing unscheduled).
+    "send-due-digests": {"task": "newsletters.tasks.send_due_digests", "schedule": 60.0},
+    # Every DELIVERY_SWEEP_SECONDS: re-queue rows of killed workers, finish completed sends.
+    "sweep-deliveries": {"task": "newsletters.tasks.sweep_deliveries", "schedule": float(DELIVERY_SWEEP_SECONDS)},
+    # Daily: forget subscribe-form rate-limit counters idle for a day.
+    "purge-rate-limit-counters": {"task": "subscribers.tasks.purge_rate_limit_counters", "schedule": 86400.0},
+}
 
 # --- Security --------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

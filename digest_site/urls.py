@@ -9,4 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("newsletters.urls")),
+    path("", include("subscribers.urls")),
+    path("anymail/", include("anymail.urls")),
 ]

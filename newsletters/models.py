@@ -1,7 +1,11 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+
+SLUG_MAX_LENGTH = 100
 
 
 class Tag(models.Model):
@@ -21,11 +25,14 @@ class Tag(models.Model):
     def display_name(self) -> str:
         return self.name or self.slug
 
+    def get_absolute_url(self) -> str:
+        return reverse("newsletters:tag", kwargs={"slug": self.slug})
+
 
 class DigestQuerySet(models.QuerySet):
     def published(self) -> "DigestQuerySet":
         """Digests the public may see: those that went out."""
-        return self.filter(status__in=[Digest.Status.SENDING, Digest.Status.SENT])
+        return self.filter(status__in=Digest.PUBLIC_STATUSES)
 
 
 class Digest(models.Model):
@@ -35,6 +42,9 @@ class Digest(models.Model):
         SENDING = "sending", _("sending")
         SENT = "sent", _("sent")
         CANCELLED = "cancelled", _("cancelled")
+
+    # "Sent or published": from the moment sending starts, the day is public.
+    PUBLIC_STATUSES = (Status.SENDING, Status.SENT)
 
     class DateFormat(models.TextChoices):
         KOREAN = "ko", "2025년 7월 10일"
@@ -66,6 +76,12 @@ class Digest(models.Model):
     def ordered_entries(self) -> models.QuerySet["Entry"]:
         return self.entries.order_by("position", "pk")
 
+    def get_absolute_url(self) -> str:
+        return reverse("newsletters:digest", kwargs={"date": self.date})
+
+    def is_published(self) -> bool:
+        return self.status in self.PUBLIC_STATUSES
+
     def is_editable(self) -> bool:
         """Content may change until the send starts; after that the ledger depends on it."""
         return self.status in (self.Status.DRAFT, self.Status.SCHEDULED, self.Status.CANCELLED)
@@ -74,6 +90,14 @@ class Digest(models.Model):
 class EntryQuerySet(models.QuerySet):
     def ready(self) -> "EntryQuerySet":
         return self.filter(status=Entry.Status.READY)
+
+    def published(self) -> "EntryQuerySet":
+        """Ready entries of digests that went out: what the public archive shows."""
+        return self.ready().filter(digest__status__in=Digest.PUBLIC_STATUSES)
+
+    def with_listing_data(self) -> "EntryQuerySet":
+        """Load the digest and the ordered tags in a fixed number of queries."""
+        return self.select_related("digest").prefetch_related("entry_tags__tag")
 
 
 class Entry(models.Model):
@@ -96,6 +120,8 @@ class Entry(models.Model):
     abstract = models.TextField(_("abstract"), blank=True)
     source_url = models.URLField(_("source URL"), max_length=500, blank=True)
     arxiv_id = models.CharField(_("arXiv id"), max_length=32, blank=True)
+    # The permalink of a paper without an arXiv id; filled from the title when left empty.
+    slug = models.SlugField(_("slug"), max_length=SLUG_MAX_LENGTH, blank=True, allow_unicode=True)
     commentary_ko = models.TextField(_("Korean commentary"), blank=True)
     commentary_en = models.TextField(_("English commentary"), blank=True)
     # Tags keep the order the editor wrote them in (#rl #reasoning is not #reasoning #rl).
@@ -119,11 +145,51 @@ class Entry(models.Model):
             models.UniqueConstraint(
                 fields=["arxiv_id"], condition=~Q(arxiv_id=""), name="entry_arxiv_id_unique"
             ),
+            models.UniqueConstraint(fields=["slug"], condition=~Q(slug=""), name="entry_slug_unique"),
         ]
         indexes = [models.Index(fields=["digest", "position"])]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, **kwargs) -> None:
+        # Only a default: whoever creates an entry (importer, admin, shell) gets a permalink
+        # without having to know about slugs; an explicit slug is never changed.
+        if not self.slug:
+            self.slug = self.unique_slug()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "slug"}
+        super().save(*args, **kwargs)
+
+    def unique_slug(self) -> str:
+        """A slug made from the title that no other entry uses (paper, paper-2, ...)."""
+        base = slugify(self.title, allow_unicode=True)[: SLUG_MAX_LENGTH - 6].strip("-") or "paper"
+        taken = set(
+            Entry.objects.filter(slug__startswith=base).exclude(pk=self.pk).values_list("slug", flat=True)
+        )
+        slug, n = base, 1
+        while slug in taken:
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+
+    @property
+    def permalink_key(self) -> str:
+        """The arXiv id when known (stable and recognisable), else the slug."""
+        if self.arxiv_id:
+            return self.arxiv_id
+        if not self.slug and self.pk:
+            # Rows made with bulk_create skip save(); give them their slug on first use.
+            self.slug = self.unique_slug()
+            Entry.objects.filter(pk=self.pk, slug="").update(slug=self.slug)
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("newsletters:paper", kwargs={"key": self.permalink_key})
+
+    @property
+    def arxiv_pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
 
     def ordered_tags(self) -> list[Tag]:
         """Tags in the editor's order; uses prefetched entry_tags__tag when present."""
@@ -166,3 +232,82 @@ class EntryTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry_id} #{self.tag_id}"
+
+
+# --- Delivery ---------------------------------------------------------------------
+# The ledger of the daily send (newsletters/delivery.py writes it; nothing else should).
+
+
+class DigestVariant(models.Model):
+    """One rendered email of a digest: the entries a group of readers gets, in their language.
+
+    Rendered once when the send starts; every worker builds its messages from this row, so the
+    number of renders is the number of variants, however many readers share one.
+    """
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="variants")
+    key = models.CharField(max_length=40)
+    language = models.CharField(max_length=4)
+    entry_ids = models.JSONField(default=list)
+    subject = models.TextField()
+    text = models.TextField()
+    html = models.TextField()
+    reader_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-reader_count", "pk"]
+        constraints = [models.UniqueConstraint(fields=["digest", "key"], name="digest_variant_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id} {self.language} {self.entry_ids}"
+
+
+class Delivery(models.Model):
+    """One reader's copy of one digest: queued → sending → sent, or failed / skipped."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber", on_delete=models.PROTECT, related_name="deliveries"
+    )
+    variant = models.ForeignKey(
+        DigestVariant, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The token of the worker's claim (see delivery.claim), and when it was taken: the lease.
+    claim = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # When a task for this row was last put on the broker; the sweep re-enqueues lost ones.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "subscriber"], name="delivery_digest_subscriber_unique")
+        ]
+        indexes = [
+            models.Index(fields=["digest", "status"]),
+            models.Index(fields=["claim"]),
+            models.Index(fields=["status", "claimed_at"]),
+        ]
+        permissions = [("send_digest", _("Can send digests"))]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id} → {self.subscriber_id}: {self.status}"

@@ -1,0 +1,40 @@
+"""Import digest text files, one day per file, so an editor can write a whole day offline.
+
+Each file is imported on its own: a bad file is reported as FILE:LINE: message and leaves no
+trace, the others still go in, and the exit status says whether anything failed.
+"""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from newsletters.importing import DigestLockedError, import_digest_text
+from newsletters.textformat import DigestFormatError
+
+
+class Command(BaseCommand):
+    help = "Import digest text files (one day each), creating or updating each day's digest."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("files", nargs="+", metavar="FILE", help="digest text file(s)")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="parse and report what would change, without writing"
+        )
+
+    def handle(self, *args, files: list[str], dry_run: bool, **options) -> None:
+        failed = 0
+        for name in files:
+            try:
+                data = Path(name).read_bytes()
+                result = import_digest_text(data, filename=name, dry_run=dry_run)
+            except DigestFormatError as exc:
+                failed += 1
+                self.stderr.write(str(exc))
+                continue
+            except (OSError, DigestLockedError) as exc:
+                failed += 1
+                self.stderr.write(f"{name}: {exc}")
+                continue
+            self.stdout.write(result.summary())
+        if failed:
+            raise CommandError(f"{failed} of {len(files)} file(s) could not be imported; see the lines above")

@@ -1,0 +1,223 @@
+"""Readers: their address, language and tags, their state, and every change of state.
+
+Nothing here is ever deleted by the system: a reader who leaves, bounces or complains keeps
+their row with a new state, and each change writes a SubscriberEvent.
+"""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.encoding import punycode
+from django.utils.translation import gettext_lazy as _
+
+from newsletters.models import Tag
+
+
+def normalise_email(address: str) -> str:
+    """The one spelling an address is stored under: trimmed, lower case, ASCII (punycode) domain.
+
+    Raises ValidationError for anything that is not a single valid address.
+    """
+    address = (address or "").strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValidationError(_("Enter a valid email address."), code="invalid")
+    try:
+        # "Bücher.example" and "xn--bcher-kva.example" are one domain; store the ASCII form.
+        domain = punycode(domain.rstrip(".").lower())
+    except UnicodeError:
+        raise ValidationError(_("Enter a valid email address."), code="invalid") from None
+    # Local parts are case-sensitive in theory and never in practice; one reader, one row.
+    normalised = f"{local.lower()}@{domain}"
+    validate_email(normalised)
+    return normalised
+
+
+class SubscriberQuerySet(models.QuerySet):
+    def active(self) -> "SubscriberQuerySet":
+        """Readers who get the digest: confirmed and neither unsubscribed nor suppressed."""
+        return self.filter(state=Subscriber.Status.ACTIVE)
+
+    def with_email(self, address: str) -> "SubscriberQuerySet":
+        """The subscriber (if any) for an address in any spelling; empty for invalid addresses."""
+        try:
+            return self.filter(email=normalise_email(address))
+        except ValidationError:
+            return self.none()
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending confirmation")
+        ACTIVE = "active", _("active")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("complained")
+
+    class Language(models.TextChoices):
+        KOREAN = "ko", _("Korean")
+        ENGLISH = "en", _("English")
+        BOTH = "both", _("Korean and English")
+
+    SUPPRESSED = (Status.BOUNCED, Status.COMPLAINED)
+
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    language = models.CharField(_("language"), max_length=4, choices=Language.choices, default=Language.BOTH)
+    # No tags chosen means every tag.
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), related_name="subscribers", blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    state_changed_at = models.DateTimeField(_("state changed"), default=timezone.now)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    # When the last confirmation (or "you are subscribed") email was claimed; the per-address
+    # limit is a conditional update on this column, so it holds across processes.
+    confirmation_sent_at = models.DateTimeField(_("confirmation sent"), null=True, blank=True)
+
+    objects = SubscriberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("subscriber")
+        verbose_name_plural = _("subscribers")
+        permissions = [("view_subscriber_email", _("Can see subscribers' email addresses"))]
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_suppressed(self) -> bool:
+        return self.state in self.SUPPRESSED
+
+    def chosen_tag_slugs(self) -> list[str]:
+        return sorted(tag.slug for tag in self.tags.all())
+
+    def wants_every_tag(self) -> bool:
+        return not self.tags.exists()
+
+    def _change_state(self, to_state: str, *, source: str, detail: str = "") -> bool:
+        """Move to to_state, writing the history row; False when already there."""
+        from_state = self.state
+        if from_state == to_state:
+            return False
+        now = timezone.now()
+        with transaction.atomic():
+            # Conditional on the state we read, so two concurrent changes cannot both win.
+            fields: dict = {"state": to_state, "state_changed_at": now}
+            if to_state == self.Status.ACTIVE:
+                fields["confirmed_at"] = now
+            changed = Subscriber.objects.filter(pk=self.pk, state=from_state).update(**fields)
+            if not changed:
+                self.refresh_from_db()
+                return False
+            SubscriberEvent.objects.create(
+                subscriber=self,
+                at=now,
+                from_state=from_state,
+                to_state=to_state,
+                source=source,
+                detail=detail,
+            )
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def confirm(self, *, source: str = "confirm-link") -> bool:
+        """The reader proved they own the address: they get the digest from now on."""
+        return self._change_state(self.Status.ACTIVE, source=source)
+
+    def unsubscribe(self, *, source: str, detail: str = "") -> bool:
+        """Stop sending. A bounced or complained address stays suppressed, not merely unsubscribed."""
+        if self.is_suppressed:
+            return False
+        return self._change_state(self.Status.UNSUBSCRIBED, source=source, detail=detail)
+
+    def resubscribe(self, *, source: str = "preferences") -> bool:
+        """Come back from an unsubscribe, through the signed preferences link.
+
+        Only from unsubscribed: a pending or suppressed address must confirm by email again.
+        """
+        if self.state != self.Status.UNSUBSCRIBED:
+            return False
+        return self._change_state(self.Status.ACTIVE, source=source)
+
+    def suppress(self, reason: str, *, source: str, detail: str = "") -> bool:
+        """Hard bounce or complaint: nothing more is sent until the address is confirmed again."""
+        if reason not in self.SUPPRESSED:
+            raise ValueError(f"reason must be 'bounced' or 'complained', not {reason!r}")
+        # A complaint outranks a bounce; a bounce never softens a complaint.
+        if self.state == self.Status.COMPLAINED:
+            return False
+        return self._change_state(reason, source=source, detail=detail)
+
+    def set_preferences(self, *, language: str, tags: list[Tag]) -> None:
+        """Replace the language and tag choice (no tags means every tag)."""
+        if language not in self.Language.values:
+            raise ValueError(f"unknown language {language!r}")
+        with transaction.atomic():
+            if self.language != language:
+                self.language = language
+                self.save(update_fields=["language"])
+            self.tags.set(tags)
+
+    def claim_confirmation_email(self, *, interval: datetime.timedelta) -> bool:
+        """Claim the right to send this address an email now: at most one per interval.
+
+        A conditional update, so two processes racing for the same address cannot both win.
+        """
+        now = timezone.now()
+        claimed = (
+            Subscriber.objects.filter(pk=self.pk)
+            .filter(
+                models.Q(confirmation_sent_at__isnull=True)
+                | models.Q(confirmation_sent_at__lte=now - interval)
+            )
+            .update(confirmation_sent_at=now)
+        )
+        if claimed:
+            self.confirmation_sent_at = now
+        return bool(claimed)
+
+
+class SubscriberEvent(models.Model):
+    """One change of a subscriber's state: when, from what, to what, and who or what caused it."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    from_state = models.CharField(_("from"), max_length=16, choices=Subscriber.Status.choices, blank=True)
+    to_state = models.CharField(_("to"), max_length=16, choices=Subscriber.Status.choices)
+    # Where the change came from: "subscribe-form", "confirm-link", "one-click", "smtp", "esp:postmark"...
+    source = models.CharField(_("source"), max_length=64)
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("subscriber event")
+        verbose_name_plural = _("subscriber events")
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '-'} → {self.to_state} ({self.source})"
+
+
+class ProcessedWebhookEvent(models.Model):
+    """ESP events already acted on, so a replayed webhook changes nothing."""
+
+    esp_name = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["esp_name", "event_id"], name="processed_webhook_event_unique")
+        ]
+
+
+class RateLimitCounter(models.Model):
+    """A shared fixed-window counter (see ratelimit.py): one row per key, bumped by conditional updates."""
+
+    key = models.CharField(max_length=128, unique=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)

@@ -1,0 +1,122 @@
+"""Joining the list: the subscribe form's request and the confirmation email it sends.
+
+The form answers every address the same way (new, already subscribed, unsubscribed,
+suppressed), so all the differences live here and in the email, which only the address's
+owner reads. Nothing here confirms anyone: only a POST to the signed confirm link does.
+"""
+
+import datetime
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from newsletters.models import Tag
+
+from . import links
+from .models import Subscriber, SubscriberEvent, normalise_email
+from .tasks import send_confirmation as send_confirmation_task
+
+
+class PermanentSendError(Exception):
+    """The receiving server refused the address for good (5xx)."""
+
+
+def confirmation_interval() -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.SUBSCRIBERS_CONFIRM_INTERVAL)
+
+
+def email_language(subscriber: Subscriber, ui_language: str) -> str:
+    """Korean or English for mail to this reader: their commentary language, else the page's."""
+    if subscriber.language in ("ko", "en"):
+        return subscriber.language
+    if ui_language in ("ko", "en"):
+        return ui_language
+    return settings.LANGUAGE_CODE
+
+
+def get_or_create_subscriber(*, email: str, language: str, source: str) -> tuple[Subscriber, bool]:
+    """The subscriber for this address, created pending (with its first history row) if new."""
+    subscriber, created = Subscriber.objects.get_or_create(
+        email=normalise_email(email), defaults={"language": language}
+    )
+    if created:
+        SubscriberEvent.objects.create(
+            subscriber=subscriber, at=subscriber.created_at, to_state=subscriber.state, source=source
+        )
+    return subscriber, created
+
+
+def request_confirmation(subscriber: Subscriber, *, ui_language: str) -> bool:
+    """Queue a confirmation email unless this address had one in the last interval."""
+    if not subscriber.claim_confirmation_email(interval=confirmation_interval()):
+        return False
+    subscriber_id = subscriber.pk
+    transaction.on_commit(lambda: send_confirmation_task.delay(subscriber_id, ui_language))
+    return True
+
+
+@transaction.atomic
+def request_subscription(*, email: str, language: str, tags: list[Tag], ui_language: str) -> None:
+    """Handle a subscribe form: record the wish and email the address; reveals nothing to the caller.
+
+    An active reader's choices are left alone (a stranger could be typing their address);
+    they get an email pointing to their preference centre instead of a confirm link.
+    """
+    subscriber, created = get_or_create_subscriber(email=email, language=language, source="subscribe-form")
+    if subscriber.state != Subscriber.Status.ACTIVE:
+        # Nothing is sent to a non-active address until it confirms, so taking the new
+        # choices now is harmless, and confirming then gives exactly what was asked for.
+        subscriber.set_preferences(language=language, tags=tags)
+    request_confirmation(subscriber, ui_language=ui_language)
+
+
+def render_confirmation_email(subscriber: Subscriber, *, ui_language: str) -> EmailMultiAlternatives:
+    """The confirmation email (or, for an active reader, a pointer to their preferences)."""
+    language = email_language(subscriber, ui_language)
+    context = {
+        "subscriber": subscriber,
+        "already_subscribed": subscriber.state == Subscriber.Status.ACTIVE,
+        "confirm_url": links.confirm_url(subscriber),
+        "preferences_url": links.preferences_url(subscriber),
+        "expires_days": settings.SUBSCRIBERS_CONFIRM_MAX_AGE // 86400,
+        "language": language,
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+    }
+    with translation.override(language):
+        subject = " ".join(render_to_string("emails/confirm.subject.txt", context).split())
+        text = render_to_string("emails/confirm.txt", context)
+        html = render_to_string("emails/confirm.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[subscriber.email])
+    message.attach_alternative(html, "text/html")
+    message.extra_headers["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def send_confirmation_email(subscriber_id: int, *, ui_language: str) -> bool:
+    """Send the confirmation email now; False when there is nobody to send it to.
+
+    Raises PermanentSendError after suppressing an address the server refused for good;
+    other SMTP errors propagate so the task can retry.
+    """
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return False
+    message = render_confirmation_email(subscriber, ui_language=ui_language)
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            from .suppression import suppress
+
+            suppress(
+                subscriber.email, reason=Subscriber.Status.BOUNCED, source="smtp", detail=str(exc.recipients)
+            )
+            raise PermanentSendError(str(exc.recipients)) from exc
+        raise
+    return True

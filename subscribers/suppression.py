@@ -1,0 +1,119 @@
+"""Stop mailing addresses that bounce hard or complain.
+
+suppress() is the one entry point: delivery calls it for permanent SMTP refusals, and the
+anymail tracking-signal receiver below calls it for ESP bounce and complaint webhooks. A
+suppressed reader gets nothing more until they confirm their address again.
+
+The receiver only acts on webhooks anymail has authenticated (WEBHOOK_SECRET basic auth and
+the ESP's own signature where it has one). A replayed event changes nothing: each ESP event
+id is acted on once, and an event older than the reader's latest confirmation is ignored, so
+an old bounce cannot undo a fresh confirmation.
+"""
+
+import datetime
+import logging
+
+from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from .models import ProcessedWebhookEvent, Subscriber
+
+logger = logging.getLogger(__name__)
+
+BOUNCED = Subscriber.Status.BOUNCED
+COMPLAINED = Subscriber.Status.COMPLAINED
+
+
+def suppress(
+    email: str, *, reason: str, source: str, detail: str = "", occurred_at: datetime.datetime | None = None
+) -> bool:
+    """Move the subscriber with this address to bounced or complained; True if their state changed.
+
+    Idempotent; records the change in the subscriber's history. Unknown addresses are ignored.
+    An event that happened before the subscriber last confirmed (occurred_at) changes nothing.
+    """
+    if reason not in (BOUNCED, COMPLAINED):
+        raise ValueError(f"reason must be 'bounced' or 'complained', not {reason!r}")
+    subscriber = Subscriber.objects.with_email(email).first()
+    if subscriber is None:
+        return False
+    if occurred_at and subscriber.confirmed_at and occurred_at < subscriber.confirmed_at:
+        return False
+    changed = subscriber.suppress(reason, source=source, detail=detail)
+    if changed:
+        logger.info("suppressed subscriber %s as %s (%s)", subscriber.pk, reason, source)
+    return changed
+
+
+def is_soft_bounce(event: AnymailTrackingEvent) -> bool:
+    """A temporary failure some ESPs report as "bounced" (anymail maps Postmark's SoftBounce so)."""
+    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
+    return esp_event.get("Type") == "SoftBounce"
+
+
+def reason_for_event(event: AnymailTrackingEvent) -> str | None:
+    """bounced, complained, unsubscribed, or None for events that change nothing."""
+    if event.event_type == EventType.BOUNCED:
+        return None if is_soft_bounce(event) else BOUNCED
+    if event.event_type == EventType.COMPLAINED:
+        return COMPLAINED
+    if event.event_type == EventType.UNSUBSCRIBED:
+        return Subscriber.Status.UNSUBSCRIBED
+    if event.event_type == EventType.REJECTED:
+        # The ESP refused to send because of its own suppression list.
+        if event.reject_reason == RejectReason.BOUNCED:
+            return BOUNCED
+        if event.reject_reason == RejectReason.SPAM:
+            return COMPLAINED
+    return None
+
+
+def first_time_seen(esp_name: str, event_id: str | None) -> bool:
+    """Record the ESP's event id; False when it was already recorded (a replay)."""
+    if not event_id:
+        return True
+    try:
+        with transaction.atomic():
+            ProcessedWebhookEvent.objects.create(esp_name=esp_name, event_id=str(event_id)[:255])
+    except IntegrityError:
+        return False
+    return True
+
+
+def handle_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
+    """Act on one authenticated ESP tracking event; True if a subscriber's state changed."""
+    reason = reason_for_event(event)
+    if reason is None or not event.recipient:
+        return False
+    with transaction.atomic():
+        if not first_time_seen(esp_name, event.event_id):
+            return False
+        source = f"esp:{esp_name}".lower()[:64]
+        detail = " ".join(filter(None, [event.event_type, event.description, event.mta_response]))
+        if reason == Subscriber.Status.UNSUBSCRIBED:
+            subscriber = Subscriber.objects.with_email(event.recipient).first()
+            return bool(subscriber and subscriber.unsubscribe(source=source, detail=detail))
+        return suppress(
+            event.recipient, reason=reason, source=source, detail=detail, occurred_at=event.timestamp
+        )
+
+
+def webhook_is_authenticated(view_class: type) -> bool:
+    """True when anymail checked this webhook: a WEBHOOK_SECRET, or the ESP's own signature.
+
+    Without a secret anymail only warns and lets anyone post events; we then act on none.
+    """
+    if getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+        return True
+    return getattr(view_class, "warn_if_no_basic_auth", True) is False
+
+
+def on_tracking(sender: type, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
+    """anymail's tracking signal receiver (connected in SubscribersConfig.ready)."""
+    if not webhook_is_authenticated(sender):
+        logger.error(
+            "ignored a %s webhook event: set ANYMAIL_WEBHOOK_SECRET to authenticate webhooks", esp_name
+        )
+        return
+    handle_tracking_event(event, esp_name)
