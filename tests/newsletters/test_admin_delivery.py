@@ -12,6 +12,12 @@ from tests.newsletters.delivery_helpers import make_reader, make_sendable_digest
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english_admin(settings) -> None:
+    """The admin follows LANGUAGE_CODE (Korean by default); these tests read English text."""
+    settings.LANGUAGE_CODE = "en"
+
+
 def make_editor(*, can_send: bool) -> User:
     user = User.objects.create_user("editor", "editor@example.com", "pw", is_staff=True)
     codenames = ["view_digest", "change_digest"] + (["send_digest"] if can_send else [])
