@@ -11,10 +11,10 @@ import smtplib
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import translation
 
 from newsletters.models import Tag
+from newsletters.rendering import render_email
 
 from . import links
 from .models import Subscriber, SubscriberEvent, normalise_email
@@ -88,11 +88,9 @@ def render_confirmation_email(subscriber: Subscriber, *, ui_language: str) -> Em
         "SITE_URL": settings.SITE_URL,
     }
     with translation.override(language):
-        subject = " ".join(render_to_string("emails/confirm.subject.txt", context).split())
-        text = render_to_string("emails/confirm.txt", context)
-        html = render_to_string("emails/confirm.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[subscriber.email])
-    message.attach_alternative(html, "text/html")
+        email = render_email("confirm", context)
+    message = EmailMultiAlternatives(subject=email.subject, body=email.text, to=[subscriber.email])
+    message.attach_alternative(email.html, "text/html")
     message.extra_headers["Auto-Submitted"] = "auto-generated"
     return message
 

@@ -33,6 +33,8 @@ def test_the_task_sends_the_confirmation_email(smtp_sink, bob):
     [message] = smtp_sink.to(bob.email)
     assert "/subscribe/confirm/" in message.get_body(preferencelist=("plain",)).get_content()
     assert message["Auto-Submitted"] == "auto-generated"
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "/subscribe/confirm/" in html and 'style="' in html  # CSS inlined for mail clients
 
 
 def test_a_permanent_refusal_suppresses_the_address_without_retrying(smtp_sink, bob):
