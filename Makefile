@@ -32,12 +32,13 @@ test-fast: install
 # The delivery benchmark on a throwaway database: SQLite under var/, or BENCH_DATABASE_URL
 # (emptied first!); a real broker and `celery worker` when CELERY_BROKER_URL is set.
 BENCH_SUBSCRIBERS ?= 20000
+BENCH_WORKERS ?= 1
 BENCH_DB = $${BENCH_DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3}
 bench: install
 	rm -f var/bench.sqlite3
 	DATABASE_URL=$(BENCH_DB) $(BIN)/python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DB) LOG_LEVEL=WARNING \
-	  $(BIN)/python manage.py bench_delivery --flush --subscribers $(BENCH_SUBSCRIBERS)
+	  $(BIN)/python manage.py bench_delivery --flush --subscribers $(BENCH_SUBSCRIBERS) --workers $(BENCH_WORKERS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -271,7 +271,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Every minute: start the digests whose scheduled time has come (nothing unscheduled).
     "send-due-digests": {"task": "newsletters.tasks.send_due_digests", "schedule": 60.0},
     # Every DELIVERY_SWEEP_SECONDS: re-queue rows of killed workers, finish completed sends.
-    "sweep-deliveries": {"task": "newsletters.tasks.sweep_deliveries", "schedule": float(DELIVERY_SWEEP_SECONDS)},
+    "sweep-deliveries": {
+        "task": "newsletters.tasks.sweep_deliveries",
+        "schedule": float(DELIVERY_SWEEP_SECONDS),
+    },
     # Daily: forget subscribe-form rate-limit counters idle for a day.
     "purge-rate-limit-counters": {"task": "subscribers.tasks.purge_rate_limit_counters", "schedule": 86400.0},
 }
@@ -287,7 +290,15 @@ if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Load balancers and container health checks probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
+
+# --- Health (/healthz, digest_site/health.py) ---------------------------------------
+# Seconds to wait for Celery workers to answer a ping, and to remember the answer per process
+# (so a load balancer polling every second costs one ping per this many seconds).
+HEALTHZ_WORKER_TIMEOUT = env_float("HEALTHZ_WORKER_TIMEOUT", 1.0)
+HEALTHZ_WORKER_CACHE_SECONDS = env_float("HEALTHZ_WORKER_CACHE_SECONDS", 10.0)
 
 LOGGING = {
     "version": 1,

@@ -3,7 +3,8 @@
 start_send() flips a digest to sending (only one trigger can win), maps every active reader to
 the entries matching their tags, renders each distinct (entries, language) variant once into a
 DigestVariant row and creates one Delivery row per reader. send_batch() claims rows, sends them
-over one connection and records each outcome as soon as the server answers. sweep() recovers
+over one connection and records each outcome right after the server answers (accepted messages in
+groups of at most RECORD_EVERY, one UPDATE per group). sweep() recovers
 what killed workers left behind and marks a digest sent once every row is final.
 
 This is the only code that talks to the mail backend. It never renders per reader (messages.py
@@ -19,14 +20,14 @@ import smtplib
 import ssl
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -43,6 +44,17 @@ logger = logging.getLogger(__name__)
 Status = Delivery.Status
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 AUDIENCE_CHUNK = 2000
+# Accepted messages are written to the ledger in small groups, one UPDATE per group: one
+# UPDATE and commit per message cost more than the SMTP transfer itself. The price: a worker
+# killed before a group is written leaves up to RECORD_EVERY messages the server accepted but
+# the ledger does not show; the sweep re-queues them and those readers get a second copy with
+# the same Message-ID. So "in flight" is at most RECORD_EVERY messages per sending process, and
+# never older than RECORD_SECONDS.
+RECORD_EVERY = 10
+RECORD_SECONDS = 0.2
+# Variants whose prebuilt MIME a sending process keeps (about 70 KB each), least recently used
+# going first. Batches come in variant order (enqueue_due), so a few suffice.
+TEMPLATE_CACHE_SIZE = 16
 # Renders made by this process; the benchmark compares it with the number of variants.
 render_count = 0
 
@@ -267,12 +279,18 @@ def enqueue_due(*, digest_id: int) -> int:
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - lease))
     )
     size = settings.DELIVERY_BATCH_SIZE
-    count, last = 0, 0
+    count, after = 0, Q()
     while True:
-        ids = list(waiting.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[: size * 20])
-        if not ids:
+        # In variant order, so that a batch holds one or two variants: a sending process then
+        # needs only a few prebuilt messages at a time, however many variants the day has.
+        page = list(
+            waiting.filter(after).order_by("variant_id", "pk").values_list("variant_id", "pk")[: size * 20]
+        )
+        if not page:
             return count
-        last = ids[-1]
+        last_variant, last_pk = page[-1]
+        after = Q(variant_id__gt=last_variant) | Q(variant_id=last_variant, pk__gt=last_pk)
+        ids = [pk for _, pk in page]
         for start in range(0, len(ids), size):
             batch = ids[start : start + size]
             Delivery.objects.filter(pk__in=batch).update(enqueued_at=now)
@@ -314,35 +332,43 @@ def backoff_seconds(attempts: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
-def _variant_template(variant_id: int, cache: dict[int, MessageTemplate] = {}) -> MessageTemplate:  # noqa: B006
-    # One MessageTemplate per variant per process: workers build MIME once, never per reader.
-    if variant_id not in cache:
-        if len(cache) > 512:
-            cache.clear()
-        variant = DigestVariant.objects.only("subject", "text", "html").get(pk=variant_id)
-        from newsletters.rendering import RenderedEmail
-
-        cache[variant_id] = build_message_template(
-            RenderedEmail(subject=variant.subject, text=variant.text, html=variant.html)
-        )
-    return cache[variant_id]
+_templates: OrderedDict[int, MessageTemplate] = OrderedDict()
 
 
-def _reader_fields(row: _Row, domain: str) -> dict[str, str]:
+def variant_template(variant_id: int) -> MessageTemplate:
+    """The variant's prebuilt message, built once per sending process, never per reader."""
+    if variant_id in _templates:
+        _templates.move_to_end(variant_id)
+        return _templates[variant_id]
+    from newsletters.rendering import RenderedEmail
+
+    variant = DigestVariant.objects.only("subject", "text", "html").get(pk=variant_id)
+    template = build_message_template(
+        RenderedEmail(subject=variant.subject, text=variant.text, html=variant.html)
+    )
+    _templates[variant_id] = template
+    if len(_templates) > TEMPLATE_CACHE_SIZE:
+        _templates.popitem(last=False)
+    return template
+
+
+def reader_fields(row: _Row, domain: str) -> dict[str, str]:
+    """The reader's own parts of the message: address, Message-ID and signed links."""
     reader = Subscriber(pk=row.subscriber_id)
+    unsubscribe_url, unsubscribe_mailto = links.unsubscribe_links(reader)
     return {
         "to": row.email,
         "message_id": make_message_id(
             digest_id=row.digest_id, subscriber_id=row.subscriber_id, domain=domain
         ),
-        "unsubscribe_url": links.unsubscribe_url(reader),
-        "unsubscribe_mailto": links.unsubscribe_mailto(reader),
+        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_mailto": unsubscribe_mailto,
         "preferences_url": links.preferences_url(reader),
     }
 
 
 def send_batch(delivery_ids: list[int]) -> BatchResult:
-    """Claim these rows, send each over one connection, record each outcome right away."""
+    """Claim these rows, send each over one connection, record outcomes right after the server answers."""
     result = BatchResult()
     token, claimed = claim(delivery_ids)
     if not claimed:
@@ -386,6 +412,8 @@ def _send_rows(rows: list[_Row], result: BatchResult) -> None:
     deadline = time.monotonic() + settings.DELIVERY_LEASE_SECONDS / 2
     domain = site_domain()
     from_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    accepted: list[tuple[int, str, datetime.datetime]] = []
+    oldest = 0.0
     sender = open_sender()
     try:
         for index, row in enumerate(rows):
@@ -395,8 +423,11 @@ def _send_rows(rows: list[_Row], result: BatchResult) -> None:
                 _release(rows[index:], result, reason="")
                 return
             ratelimit.acquire()
+            if accepted and (len(accepted) >= RECORD_EVERY or time.monotonic() - oldest >= RECORD_SECONDS):
+                record_sent(accepted)
+                accepted = []
             try:
-                message_id = sender.send(row, from_address=from_address, fields=_reader_fields(row, domain))
+                message_id = sender.send(row, from_address=from_address, fields=reader_fields(row, domain))
             except PermanentSendError as exc:
                 record_failed(row, str(exc), suppress_address=exc.suppress_address)
                 result.failed += 1
@@ -412,17 +443,31 @@ def _send_rows(rows: list[_Row], result: BatchResult) -> None:
                 result.failed += 1
                 logger.exception("delivery %s failed", row.id)
             else:
-                record_sent(row, message_id)
+                if not accepted:
+                    oldest = time.monotonic()
+                accepted.append((row.id, message_id, timezone.now()))
                 result.sent += 1
     finally:
+        # Written before anything else, even when the loop stops on an error: these were sent.
+        record_sent(accepted)
         sender.close()
 
 
-def record_sent(row: _Row, message_id: str) -> None:
-    """The server accepted the message: the row is final."""
-    Delivery.objects.filter(pk=row.id).update(
-        status=Status.SENT, sent_at=timezone.now(), message_id=message_id, last_error="", claim=""
-    )
+def record_sent(accepted: list[tuple[int, str, datetime.datetime]]) -> None:
+    """The server accepted these (row id, Message-ID, time) messages: their rows are final, in one UPDATE."""
+    if not accepted:
+        return
+    # Raw SQL because the ORM's CASE WHEN per row cost 0.4 ms of CPU per message to compile,
+    # more than the rest of the bookkeeping together. UPDATE ... FROM (VALUES ...) runs on
+    # PostgreSQL and SQLite (3.33+); VALUES names its columns column1, column2, ...
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s)"] * len(accepted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, message_id = sent.column2, sent_at = sent.column3,"
+            f" last_error = '', claim = '' FROM (VALUES {rows}) AS sent WHERE {table}.id = sent.column1",
+            [Status.SENT, *(value for row in accepted for value in row)],
+        )
 
 
 def record_failed(row: _Row, error: str, *, suppress_address: bool) -> None:
@@ -492,7 +537,7 @@ class SMTPSender:
         return connection
 
     def send(self, row: _Row, *, from_address: str, fields: dict[str, str]) -> str:
-        data = _variant_template(row.variant_id).render(**fields)
+        data = variant_template(row.variant_id).render(**fields)
         try:
             if self.connection is None:
                 self.connection = self._connect()
@@ -539,7 +584,7 @@ class BackendSender:
         self.connection.open()
 
     def send(self, row: _Row, *, from_address: str, fields: dict[str, str]) -> str:
-        message = _variant_template(row.variant_id).as_django_message(**fields, connection=self.connection)
+        message = variant_template(row.variant_id).as_django_message(**fields, connection=self.connection)
         try:
             sent = self.connection.send_messages([message])
         except Exception as exc:

@@ -4,7 +4,7 @@ MessageTemplate pre-encodes everything that is the same for every reader of a va
 the headers, the MIME structure, and each body part up to its first per-reader placeholder.
 render() then adds the reader's headers (To, Date, Message-ID, List-Unsubscribe), puts the
 reader's links into the short tail of each part, encodes only that tail, and joins bytes: no
-email.message objects, no premailer, no template rendering per reader.
+email.message objects, no CSS inlining, no template rendering per reader.
 
 Everything a reader or editor can influence (subject, names, tags, addresses, URLs) is
 checked or encoded here so that it can never start a new header line or add a recipient.

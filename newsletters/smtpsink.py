@@ -7,6 +7,11 @@ benchmark, so the sink does not share a CPU budget with the sender's interpreter
 
 prints the port it listens on as its first line and keeps writing {"received": N} to the stats
 file (and once more when it is stopped with SIGTERM or SIGINT).
+
+The benchmark's ceiling runs this module as a plain smtplib pusher too, one process per
+connection, reading prebuilt messages one at a time from a spool file (see write_spool):
+
+    python -m newsletters.smtpsink --push /tmp/spool --port 2525 --share 0/2
 """
 
 import argparse
@@ -14,10 +19,15 @@ import email.parser
 import email.policy
 import json
 import os
+import resource
 import signal
+import smtplib
+import struct
 import sys
 import threading
+import time
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
@@ -103,11 +113,67 @@ def start_sink(handler: ScriptedHandler, *, port: int = 0) -> Controller:
     return controller
 
 
+_LENGTH = struct.Struct(">I")
+
+
+def write_spool(path: str, messages: Iterable[bytes]) -> tuple[int, int]:
+    """Write messages to a spool file, each after its length; (messages, bytes) written."""
+    count = size = 0
+    with open(path, "wb") as f:
+        for data in messages:
+            f.write(_LENGTH.pack(len(data)))
+            f.write(data)
+            count, size = count + 1, size + len(data)
+    return count, size
+
+
+def read_spool(path: str, *, share: int = 0, shares: int = 1) -> Iterator[bytes]:
+    """The spool's messages whose index is share modulo shares, one at a time."""
+    with open(path, "rb") as f:
+        index = 0
+        while header := f.read(_LENGTH.size):
+            (length,) = _LENGTH.unpack(header)
+            if index % shares == share:
+                yield f.read(length)
+            else:
+                f.seek(length, os.SEEK_CUR)
+            index += 1
+
+
+def push(path: str, *, port: int, share: int, shares: int) -> dict:
+    """Send this share of the spool over one smtplib connection: count, start, end, peak RSS."""
+    connection = smtplib.SMTP("127.0.0.1", port)
+    connection.ehlo()
+    count, started = 0, time.time()
+    for data in read_spool(path, share=share, shares=shares):
+        connection.sendmail("bench@localhost", ["reader@bench.example"], data)
+        count += 1
+    ended = time.time()
+    connection.quit()
+    return {"sent": count, "started": started, "ended": ended, "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}
+
+
+def _peak_rss_kb() -> int:
+    # VmHWM, not getrusage: Linux carries ru_maxrss over exec(), so a process started by a big
+    # parent would report the parent's peak.
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--stats", help="file to keep {'received': N} in")
+    parser.add_argument("--push", metavar="SPOOL", help="push this spool file to --port instead")
+    parser.add_argument("--share", default="0/1", help="with --push: messages i/n, i, i+n, ...")
     args = parser.parse_args(argv)
+    if args.push:
+        share, shares = map(int, args.share.split("/"))
+        print(json.dumps(push(args.push, port=args.port, share=share, shares=shares)), flush=True)
+        return
     handler = ScriptedHandler(keep="none")
     controller = start_sink(handler, port=args.port)
     print(controller.port, flush=True)

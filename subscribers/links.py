@@ -46,5 +46,14 @@ def unsubscribe_url(subscriber: Subscriber) -> str:
 
 def unsubscribe_mailto(subscriber: Subscriber) -> str:
     """A mailto: URI for List-Unsubscribe, its subject carrying the unsubscribe token."""
+    return _mailto(tokens.make_token(subscriber.pk, tokens.UNSUBSCRIBE))
+
+
+def unsubscribe_links(subscriber: Subscriber) -> tuple[str, str]:
+    """The unsubscribe URL and mailto together, from one token: one HMAC per email, not two."""
     token = tokens.make_token(subscriber.pk, tokens.UNSUBSCRIBE)
+    return _absolute("subscribers:unsubscribe", token), _mailto(token)
+
+
+def _mailto(token: str) -> str:
     return f"mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={quote(f'unsubscribe {token}')}"

@@ -286,7 +286,10 @@ def test_killing_the_worker_three_times_loses_no_reader_and_duplicates_only_in_f
         copies[item.recipient].append(item.message_id)
     assert set(copies) == set(readers), f"missing: {len(set(readers) - set(copies))}"
     extra = sum(len(ids) - 1 for ids in copies.values())
-    assert extra <= len(kills) * CONCURRENCY, f"{extra} extra copies after kills at {kills}"
+    # In flight at a kill: per pool process, the messages the server accepted that wait to be
+    # recorded in the next group write (fewer than RECORD_EVERY), plus the one on the wire.
+    in_flight = len(kills) * CONCURRENCY * delivery.RECORD_EVERY
+    assert extra <= in_flight, f"{extra} extra copies after kills at {kills}"
     domain = site_domain()
     ids = dict(Subscriber.objects.values_list("email", "pk"))
     for address, message_ids in copies.items():

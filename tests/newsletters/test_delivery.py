@@ -5,6 +5,8 @@ import zoneinfo
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from newsletters import delivery
@@ -149,6 +151,52 @@ def test_a_batch_goes_over_one_smtp_connection(sink, settings, django_capture_on
     send_all(batches)
 
     assert len(batches) == 1 and sink.count == 12 and sink.sessions == 1
+
+
+def test_accepted_messages_are_recorded_in_small_groups_each_with_its_own_message_id(
+    sink, settings, django_capture_on_commit_callbacks
+):
+    settings.DELIVERY_BATCH_SIZE = 50
+    digest, _ = make_sendable_digest()
+    readers = [make_reader(f"r{n}@example.com") for n in range(delivery.RECORD_EVERY * 2 + 5)]
+    batches = queue_send(digest, django_capture_on_commit_callbacks)
+
+    with CaptureQueriesContext(connection) as queries:
+        send_all(batches)
+
+    table = Delivery._meta.db_table
+    writes = [q for q in queries if q["sql"].startswith(f'UPDATE "{table}"') and "'sent'" in q["sql"]]
+    assert len(writes) == 3  # 10 + 10 + 5, not one write per message
+    rows = {row.subscriber_id: row for row in Delivery.objects.filter(digest=digest)}
+    mail = parsed(sink)
+    for reader in readers:
+        row = rows[reader.pk]
+        assert row.status == Delivery.Status.SENT and row.sent_at is not None and row.claim == ""
+        assert (
+            row.message_id
+            == mail[reader.email]["Message-ID"]
+            == make_message_id(digest_id=digest.pk, subscriber_id=reader.pk, domain="127.0.0.1")
+        )
+
+
+def test_messages_accepted_before_the_connection_drops_are_recorded_as_sent(
+    sink, django_capture_on_commit_callbacks
+):
+    digest, _ = make_sendable_digest()
+    for n in range(4):
+        make_reader(f"r{n}@example.com")
+    sink.refuse["r2@example.com"] = "421 4.3.2 Service shutting down"
+    [batch] = queue_send(digest, django_capture_on_commit_callbacks)
+
+    [result] = send_all([batch])
+
+    assert statuses(digest) == {
+        "r0@example.com": "sent",
+        "r1@example.com": "sent",
+        "r2@example.com": "queued",
+        "r3@example.com": "queued",
+    }
+    assert result.sent == 2 and len(result.retry_ids) == 2
 
 
 def test_triggering_the_send_twice_sends_once(sink, django_capture_on_commit_callbacks):

@@ -95,3 +95,7 @@ def test_bench_delivery_smoke_run_counts_every_reader(monkeypatch):
     assert result["received"] + result["skipped"] == result["subscribers"] == 300
     assert result["messages_per_second"] > 0 and result["ceiling_messages_per_second"] > 0
     assert result["avg_message_bytes"] > 5000
+    assert result["ceiling_messages"] == 100
+    # Every process's own peak: this one (sending in-process here), the sink and the pushers.
+    assert set(result["rss_mb"]) == {"bench", "sink", "ceiling"}
+    assert 0 < result["rss_mb"]["sink"] < result["peak_rss_mb"] == result["rss_mb"]["bench"]

@@ -1,24 +1,26 @@
 """Measure the daily send through the production code path, and the SMTP ceiling beside it.
 
-Why: the delivery design promises that rendering grows with variants, not readers, and that
-the workers come close to what plain smtplib can push to the same server. This command makes
-N readers over T tags in an EMPTY (throwaway) database, starts an SMTP sink in its own
-process, sends a day's digest (through a real broker and `celery worker` when
-CELERY_BROKER_URL is set, else in this process), then pushes the same prebuilt messages with
-plain smtplib, one connection per process, and prints one JSON line.
+Why: the delivery design promises that rendering grows with variants, not readers, that the
+workers come close to what plain smtplib can push to the same server, and that no process's
+memory grows with the number of readers. This command makes N readers over T tags in an EMPTY
+(throwaway) database, starts an SMTP sink in its own process, sends a day's digest (through a
+real broker and `--workers` `celery worker` processes when CELERY_BROKER_URL is set, else in
+this process), then pushes the same prebuilt messages with plain smtplib, one connection per
+process and as many processes as the workers have pool processes, streamed from a spool file.
+It prints one JSON line, with every process's peak resident memory.
 """
 
 import json
-import multiprocessing
 import os
 import random
 import resource
 import signal
-import smtplib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -28,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 from digest_site.celery import app as celery_app
 from newsletters import delivery
 from newsletters.models import Delivery, Digest, DigestVariant, Entry, EntryTag, Tag
+from newsletters.smtpsink import write_spool
 from subscribers.models import Subscriber
 
 
@@ -38,7 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--subscribers", type=int, default=1000)
         parser.add_argument("--tags", type=int, default=30)
         parser.add_argument("--entries", type=int, default=11)
-        parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+        parser.add_argument("--workers", type=int, default=1, help="`celery worker` processes")
+        parser.add_argument(
+            "--concurrency", type=int, default=os.cpu_count() or 2, help="pool processes per worker"
+        )
+        parser.add_argument("--batch-size", type=int, default=settings.DELIVERY_BATCH_SIZE)
         parser.add_argument("--ceiling-messages", type=int, default=5000)
         parser.add_argument("--timeout", type=float, default=3600)
         parser.add_argument("--flush", action="store_true", help="empty the (throwaway!) database first")
@@ -50,7 +57,15 @@ class Command(BaseCommand):
             raise CommandError(
                 "bench_delivery needs an empty, throwaway database (it creates its own readers)"
             )
+        # As in production: with DEBUG on, Django keeps each process's last 9,000 queries, which
+        # would be measured here as memory growing with the number of readers.
+        settings.DEBUG = False
         digest = make_data(subscribers=opts["subscribers"], tags=opts["tags"], entries=opts["entries"])
+        settings.DELIVERY_BATCH_SIZE = opts["batch_size"]
+        use_workers = bool(os.environ.get("CELERY_BROKER_URL"))
+        senders = opts["workers"] * opts["concurrency"] if use_workers else 1
+        load_before = os.getloadavg()
+        memory = MemoryWatch()
         with tempfile.TemporaryDirectory() as tmp:
             stats = Path(tmp) / "sink.json"
             sink = subprocess.Popen(
@@ -58,38 +73,59 @@ class Command(BaseCommand):
                 stdout=subprocess.PIPE,
             )
             port = int(sink.stdout.readline())
+            memory.watch("sink", sink.pid)
             settings.EMAIL_BACKEND = delivery.SMTP_BACKEND
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
             settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
             settings.EMAIL_HOST_USER = ""
-            worker = start_worker(port, opts["concurrency"]) if os.environ.get("CELERY_BROKER_URL") else None
+            workers = []
+            if use_workers:
+                for number in range(1, opts["workers"] + 1):
+                    worker = start_worker(
+                        port, opts["concurrency"], name=f"bench{number}", batch_size=opts["batch_size"]
+                    )
+                    workers.append(worker)
+                    memory.watch(f"worker{number}", worker.pid)
             eager = celery_app.conf.task_always_eager
-            celery_app.conf.task_always_eager = worker is None
+            celery_app.conf.task_always_eager = not workers
+            memory.start()
             try:
                 renders_before = delivery.render_count
                 started = time.perf_counter()
                 delivery.start_send(digest_id=digest.pk)
+                start_seconds = time.perf_counter() - started
                 wait_until_sent(digest, timeout=opts["timeout"])
                 seconds = time.perf_counter() - started
                 renders = delivery.render_count - renders_before
-                messages = sample_messages(digest, opts["ceiling_messages"])
-                ceiling = push_ceiling(messages, port=port, processes=opts["concurrency"])
+                spool = str(Path(tmp) / "spool")
+                spooled, spooled_bytes = write_spool(spool, sample_messages(digest, opts["ceiling_messages"]))
+                ceiling, pushers = push_ceiling(spool, port=port, processes=senders)
+                memory.poll()
             finally:
+                memory.stop()
                 celery_app.conf.task_always_eager = eager
-                if worker:
+                for worker in workers:
                     os.killpg(worker.pid, signal.SIGTERM)
+                for worker in workers:
                     worker.wait(30)
                 sink.send_signal(signal.SIGTERM)
                 sink.wait(30)
-            received = read_received(stats, at_least=0) - len(messages)
+            received = read_received(stats, at_least=0) - spooled
         counts = delivery.delivery_progress(digest)["counts"]
+        rss = {
+            "bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            **memory.peaks(),
+            "ceiling": max((p["peak_rss_mb"] for p in pushers), default=0),
+        }
         result = {
             "subscribers": opts["subscribers"],
             "tags": opts["tags"],
             "entries": opts["entries"],
             "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
-            "broker": "celery worker" if worker else "in-process",
-            "concurrency": opts["concurrency"] if worker else 1,
+            "broker": "celery worker" if workers else "in-process",
+            "workers": len(workers),
+            "concurrency": opts["concurrency"] if workers else 1,
+            "batch_size": opts["batch_size"],
             "skipped": counts.get(Delivery.Status.SKIPPED, 0),
             "sent": counts.get(Delivery.Status.SENT, 0),
             "failed": counts.get(Delivery.Status.FAILED, 0),
@@ -97,11 +133,16 @@ class Command(BaseCommand):
             "renders": renders,
             "received": received,
             "seconds": round(seconds, 2),
+            "start_seconds": round(start_seconds, 2),
             "messages_per_second": round(received / seconds, 1) if seconds else 0,
             "ceiling_messages_per_second": round(ceiling, 1),
-            "peak_rss_mb": peak_rss_mb(),
-            "avg_message_bytes": round(sum(map(len, messages)) / len(messages)) if messages else 0,
+            "ceiling_messages": spooled,
+            "peak_rss_mb": max(flatten(rss)),
+            "rss_mb": rss,
+            "avg_message_bytes": round(spooled_bytes / spooled) if spooled else 0,
             "cpus": os.cpu_count(),
+            "load_before": round(load_before[0], 2),
+            "load_after": round(os.getloadavg()[0], 2),
         }
         self.stdout.write(json.dumps(result))
 
@@ -150,7 +191,8 @@ def make_data(*, subscribers: int, tags: int, entries: int, seed: int = 42) -> D
     return digest
 
 
-def start_worker(port: int, concurrency: int) -> subprocess.Popen:
+def start_worker(port: int, concurrency: int, *, name: str, batch_size: int) -> subprocess.Popen:
+    """A `celery worker` (prefork, its own node name) sending to the sink, in its own session."""
     env = {
         **os.environ,
         "EMAIL_HOST": "127.0.0.1",
@@ -158,7 +200,11 @@ def start_worker(port: int, concurrency: int) -> subprocess.Popen:
         "EMAIL_BACKEND": delivery.SMTP_BACKEND,
         "EMAIL_USE_TLS": "False",
         "EMAIL_USE_SSL": "False",
+        "DELIVERY_BATCH_SIZE": str(batch_size),
         "LOG_LEVEL": "WARNING",
+        "DEBUG": "False",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": ",".join(settings.ALLOWED_HOSTS) or "localhost",
     }
     return subprocess.Popen(
         [
@@ -168,6 +214,8 @@ def start_worker(port: int, concurrency: int) -> subprocess.Popen:
             "-A",
             "digest_site",
             "worker",
+            "-n",
+            f"{name}@%h",
             "-P",
             "prefork",
             "-c",
@@ -179,6 +227,7 @@ def start_worker(port: int, concurrency: int) -> subprocess.Popen:
             "warning",
         ],
         env=env,
+        stdout=sys.stderr,  # this command's output is its one JSON line
         start_new_session=True,
     )
 
@@ -206,44 +255,125 @@ def read_received(stats: Path, *, at_least: int) -> int:
     return at_least
 
 
-def sample_messages(digest: Digest, limit: int) -> list[bytes]:
-    """The same prebuilt messages the send made, for up to `limit` readers."""
-    rows = list(
+def sample_messages(digest: Digest, limit: int) -> Iterator[bytes]:
+    """The same prebuilt messages the send made, for up to `limit` readers, one at a time."""
+    rows = (
         Delivery.objects.filter(digest=digest, status=Delivery.Status.SENT)
         .order_by("pk")
-        .values_list("pk", "digest_id", "subscriber_id", "variant_id", "attempts", "subscriber__email")[
-            :limit
-        ]
+        .values_list("pk", "digest_id", "subscriber_id", "variant_id", "attempts", "subscriber__email")
     )
     domain = delivery.site_domain()
-    return [
-        delivery._variant_template(row[3]).render(**delivery._reader_fields(delivery._Row(*row), domain))
-        for row in rows
-    ]
+    for row in rows[:limit].iterator(chunk_size=500):
+        reader = delivery._Row(*row)
+        yield delivery.variant_template(reader.variant_id).render(**delivery.reader_fields(reader, domain))
 
 
-def _push(args: tuple[int, list[bytes]]) -> None:
-    port, messages = args
-    connection = smtplib.SMTP("127.0.0.1", port)
-    for data in messages:
-        connection.sendmail("bench@localhost", ["reader@bench.example"], data)
-    connection.quit()
-
-
-def push_ceiling(messages: list[bytes], *, port: int, processes: int) -> float:
+def push_ceiling(spool: str, *, port: int, processes: int) -> tuple[float, list[dict]]:
     """Messages per second plain smtplib pushes to the sink, one connection per process."""
-    if not messages:
-        return 0.0
-    shares = [messages[i::processes] for i in range(processes)]
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        started = time.perf_counter()
-        pool.map(_push, [(port, share) for share in shares])
-        seconds = time.perf_counter() - started
-    return len(messages) / seconds
+    pushers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "newsletters.smtpsink",
+                "--push",
+                spool,
+                "--port",
+                str(port),
+                "--share",
+                f"{share}/{processes}",
+            ],
+            stdout=subprocess.PIPE,
+        )
+        for share in range(processes)
+    ]
+    reports = [json.loads(pusher.communicate()[0]) for pusher in pushers]
+    sent = sum(report["sent"] for report in reports)
+    seconds = max(r["ended"] for r in reports) - min(r["started"] for r in reports)
+    return (sent / seconds if sent and seconds > 0 else 0.0), reports
 
 
-def peak_rss_mb() -> float:
-    """The largest resident size of this process or any child it waited for, in MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)
+def flatten(value) -> Iterator[float]:
+    """Every number in a nest of dicts and lists."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from flatten(item)
+    else:
+        yield value
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc (Linux)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The kernel's high-water mark of this process's resident memory (VmHWM), in kB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemoryWatch:
+    """Peak resident memory of each watched process and its children, polled from /proc.
+
+    VmHWM is the kernel's own peak, so polling only has to catch a process before it exits:
+    every second, and once more just before the processes are stopped.
+    """
+
+    def __init__(self) -> None:
+        self.roots: dict[str, int] = {}
+        self.seen: dict[str, dict[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def watch(self, role: str, pid: int) -> None:
+        self.roots[role] = pid
+        self.seen[role] = {}
+
+    def poll(self) -> None:
+        for role, root in self.roots.items():
+            for pid in process_tree(root):
+                peak = peak_rss_kb(pid)
+                self.seen[role][pid] = max(self.seen[role].get(pid, 0), peak)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.poll()
+
+    def start(self) -> None:
+        self.poll()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def peaks(self) -> dict:
+        """role -> MB: the process's peak, or for a worker {"main": MB, "pool": [MB, ...]}."""
+        result: dict = {}
+        for role, root in self.roots.items():
+            seen = self.seen[role]
+            main = round(seen.get(root, 0) / 1024, 1)
+            others = sorted((round(kb / 1024, 1) for pid, kb in seen.items() if pid != root), reverse=True)
+            result[role] = {"main": main, "pool": others} if role.startswith("worker") else main
+        return result
