@@ -31,7 +31,14 @@ PROJECT_VARIABLES = (
 
 def production_env(var_dir: Path, **overrides: str) -> dict[str, str]:
     """The variables README "Deploying" asks for, on a SQLite database under var_dir."""
-    env = {key: value for key, value in os.environ.items() if key not in PROJECT_VARIABLES}
+    # The browser fixture sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright in this process;
+    # a production process never has it (check --deploy rejects it), so it is not inherited.
+    harness_only = {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in PROJECT_VARIABLES and key not in harness_only
+    }
     env.update(
         {
             "DEBUG": "False",
