@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from digest_site.celery import app as celery_app
 from newsletters import tasks
 from newsletters.models import Delivery
-from newsletters.smtpsink import ScriptedHandler, start_sink
+from newsletters.smtpsink import ScriptedHandler
 from tests.newsletters.delivery_helpers import make_reader, make_sendable_digest, send_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,16 +15,8 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def sink(settings):
-    handler = ScriptedHandler(keep="none")
-    controller = start_sink(handler)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = ""
-    settings.DELIVERY_RATE_LIMIT = 0
-    yield handler
-    controller.stop()
+def sink_handler() -> ScriptedHandler:
+    return ScriptedHandler(keep="none")
 
 
 @pytest.fixture

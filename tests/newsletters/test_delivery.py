@@ -12,7 +12,6 @@ from django.utils import timezone
 from newsletters import delivery
 from newsletters.messages import make_message_id
 from newsletters.models import Delivery, Digest, DigestVariant
-from newsletters.smtpsink import ScriptedHandler, start_sink
 from subscribers.models import Subscriber
 from tests.newsletters.delivery_helpers import (
     body_html,
@@ -27,20 +26,6 @@ from tests.newsletters.delivery_helpers import (
 
 pytestmark = pytest.mark.django_db
 SEOUL = zoneinfo.ZoneInfo("Asia/Seoul")
-
-
-@pytest.fixture
-def sink(settings):
-    handler = ScriptedHandler()
-    controller = start_sink(handler)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = ""
-    settings.DELIVERY_RETRY_BASE_SECONDS = 60
-    settings.DELIVERY_RATE_LIMIT = 0
-    yield handler
-    controller.stop()
 
 
 def test_each_reader_gets_one_email_with_only_their_entries_in_their_language(

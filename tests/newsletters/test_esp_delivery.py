@@ -9,7 +9,6 @@ import time_machine
 from django.core import mail
 
 from newsletters.models import Delivery, Digest
-from newsletters.smtpsink import ScriptedHandler, start_sink
 from subscribers import tokens
 from tests.newsletters.delivery_helpers import (
     body_html,
@@ -33,19 +32,6 @@ HEADERS = (
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
 )
-
-
-@pytest.fixture
-def sink(settings):
-    handler = ScriptedHandler()
-    controller = start_sink(handler)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = ""
-    settings.DELIVERY_RATE_LIMIT = 0
-    yield handler
-    controller.stop()
 
 
 def esp_messages() -> dict[str, email.message.EmailMessage]:

@@ -8,18 +8,7 @@ from django.core.management import CommandError, call_command
 
 from digest_site.celery import app as celery_app
 from newsletters.models import Delivery, Digest
-from newsletters.smtpsink import ScriptedHandler, start_sink
 from tests.newsletters.delivery_helpers import make_reader, make_sendable_digest
-
-
-@pytest.fixture
-def sink(settings):
-    handler = ScriptedHandler()
-    controller = start_sink(handler)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture

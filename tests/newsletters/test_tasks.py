@@ -4,21 +4,9 @@ import pytest
 
 from newsletters import tasks
 from newsletters.models import Delivery, Digest
-from newsletters.smtpsink import ScriptedHandler, start_sink
 from tests.newsletters.delivery_helpers import make_reader, make_sendable_digest, queue_send
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sink(settings):
-    handler = ScriptedHandler()
-    controller = start_sink(handler)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.DELIVERY_RETRY_BASE_SECONDS = 60
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture
