@@ -1,7 +1,9 @@
 """Unsubscribing: the page with a button, and the RFC 8058 one-click POST from mail clients."""
 
+import base64
 import datetime
-from urllib.parse import urlsplit
+import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
@@ -125,3 +127,30 @@ def test_an_email_to_the_mailto_address_unsubscribes_by_its_subject(alice, bob):
     assert not unsubscribe_from_subject("hello")
     assert state_of(alice) == "unsubscribed"
     assert state_of(bob) == "pending"
+
+
+def test_a_mail_client_following_the_mailto_link_unsubscribes_through_the_inbound_webhook(
+    alice, bob, client, settings
+):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "inbound:s3cret"}
+    mailto = urlsplit(links.unsubscribe_mailto(alice))
+    # What the reader's mail client sends, as the ESP (here Postmark) posts it to anymail.
+    payload = {
+        "FromFull": {"Email": "someone@example.net", "Name": "Someone"},
+        "ToFull": [{"Email": mailto.path, "Name": ""}],
+        "Subject": parse_qs(mailto.query)["subject"][0],
+        "TextBody": "",
+        "Headers": [],
+        "Attachments": [],
+    }
+    auth = "Basic " + base64.b64encode(b"inbound:s3cret").decode()
+    response = client.post(
+        "/anymail/postmark/inbound/",
+        json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=auth,
+    )
+    assert response.status_code == 200
+    assert state_of(alice) == "unsubscribed"
+    assert state_of(bob) == "pending"
+    assert Subscriber.objects.get(pk=alice.pk).events.last().source == "mailto:postmark"
