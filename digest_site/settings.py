@@ -226,7 +226,7 @@ SUBSCRIBE_RATE_WINDOW = env_int("SUBSCRIBE_RATE_WINDOW", 3600)
 # The address in List-Unsubscribe's mailto: (its inbound mail reaches anymail's inbound webhook).
 UNSUBSCRIBE_MAILTO = env_str("UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
 
-# --- Delivery (newsletters/delivery.py) -------------------------------------------
+# --- Delivery (newsletters/delivery/) -------------------------------------------
 # Readers per send_batch task; each batch shares one SMTP (or ESP) connection.
 DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 100)
 # Seconds a worker may hold claimed rows; the sweep re-queues rows of a worker that died.

@@ -235,7 +235,7 @@ class EntryTag(models.Model):
 
 
 # --- Delivery ---------------------------------------------------------------------
-# The ledger of the daily send (newsletters/delivery.py writes it; nothing else should).
+# The ledger of the daily send (newsletters/delivery/ writes it; nothing else should).
 
 
 class DigestVariant(models.Model):

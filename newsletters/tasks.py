@@ -1,23 +1,21 @@
-"""Celery tasks for the daily send: thin wrappers around newsletters/delivery.py."""
+"""Celery tasks for the daily send: thin wrappers around newsletters/delivery/."""
 
 from celery import shared_task
 from django.conf import settings
 
+from newsletters.delivery import ledger, planning, schedule, sending
+
 
 @shared_task(ignore_result=True)
 def start_send(digest_id: int) -> int:
-    from newsletters import delivery  # delivery.py imports this module to enqueue
-
-    return delivery.start_send(digest_id=digest_id)
+    return planning.start_send(digest_id=digest_id)
 
 
 # A batch stops itself at half the lease; the hard limit is a backstop far below the broker's
 # visibility timeout, so no task is ever handed to a second worker while still running.
 @shared_task(ignore_result=True, time_limit=settings.DELIVERY_LEASE_SECONDS)
 def send_batch(delivery_ids: list[int]) -> dict:
-    from newsletters import delivery
-
-    result = delivery.send_batch(delivery_ids)
+    result = sending.send_batch(delivery_ids)
     if result.retry_ids:
         send_batch.apply_async((result.retry_ids,), countdown=result.retry_countdown)
     return {
@@ -30,20 +28,14 @@ def send_batch(delivery_ids: list[int]) -> dict:
 
 @shared_task(ignore_result=True)
 def sweep_deliveries() -> dict:
-    from newsletters import delivery
-
-    return delivery.sweep()
+    return ledger.sweep()
 
 
 @shared_task(ignore_result=True)
 def send_due_digests() -> list[int]:
-    from newsletters import delivery
-
-    return delivery.send_due_digests()
+    return schedule.send_due_digests()
 
 
 @shared_task(ignore_result=True)
 def retry_failed(digest_id: int) -> int:
-    from newsletters import delivery
-
-    return delivery.retry_failed(digest_id=digest_id)
+    return schedule.retry_failed(digest_id=digest_id)

@@ -3,8 +3,8 @@ import datetime
 from django.contrib.sitemaps.views import sitemap
 from django.urls import path, register_converter
 
-from . import feeds, views
-from .sitemaps import SITEMAPS
+from newsletters.archive import feeds, views
+from newsletters.archive.sitemaps import SITEMAPS
 
 
 class IsoDateConverter:

@@ -13,8 +13,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import translation
 
+from newsletters.mail.rendering import render_email
 from newsletters.models import Tag
-from newsletters.rendering import render_email
 
 from . import links
 from .models import Subscriber, SubscriberEvent, normalise_email

@@ -29,7 +29,7 @@ import json, os, sys, time
 import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digest_site.settings")
 django.setup()
-from newsletters import ratelimit
+from newsletters.delivery import ratelimit
 start, end, rate = map(float, sys.argv[1:4])
 while time.time() < start:
     time.sleep(0.005)

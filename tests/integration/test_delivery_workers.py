@@ -21,10 +21,10 @@ import pytest
 from django.db import connection
 
 from digest_site.celery import app as celery_app
-from newsletters import delivery
-from newsletters.messages import make_message_id, site_domain
+from newsletters.delivery import ledger, planning, sending
+from newsletters.mail.messages import make_message_id, site_domain
+from newsletters.mail.smtpsink import ScriptedHandler, start_sink
 from newsletters.models import Delivery, Digest
-from newsletters.smtpsink import ScriptedHandler, start_sink
 from subscribers.models import Subscriber
 from tests.conftest import REPO_ROOT, missing_service
 from tests.factories import make_digest, make_entry, make_tag
@@ -221,7 +221,7 @@ def wait_until_sent(digest: Digest, *, timeout: float = 120, on_tick=None) -> No
     while time.monotonic() < deadline:
         if on_tick:
             on_tick()
-        delivery.sweep()
+        ledger.sweep()
         digest.refresh_from_db()
         if digest.status == Digest.Status.SENT:
             return
@@ -234,7 +234,7 @@ def test_two_thousand_readers_each_get_exactly_their_entries_in_their_language(w
     digest, entries = make_day()
     readers = make_readers(2000)
 
-    delivery.start_send(digest_id=digest.pk)
+    planning.start_send(digest_id=digest.pk)
     wait_until_sent(digest)
 
     received = defaultdict(list)
@@ -269,7 +269,7 @@ def test_killing_the_worker_three_times_loses_no_reader_and_duplicates_only_in_f
     # Every reader gets something: tags of their own are not part of this scenario.
     Subscriber.tags.through.objects.all().delete()
 
-    delivery.start_send(digest_id=digest.pk)
+    planning.start_send(digest_id=digest.pk)
     kills = []
     for threshold in (800, 2000, 3200):
         deadline = time.monotonic() + 60
@@ -288,7 +288,7 @@ def test_killing_the_worker_three_times_loses_no_reader_and_duplicates_only_in_f
     extra = sum(len(ids) - 1 for ids in copies.values())
     # In flight at a kill: per pool process, the messages the server accepted that wait to be
     # recorded in the next group write (fewer than RECORD_EVERY), plus the one on the wire.
-    in_flight = len(kills) * CONCURRENCY * delivery.RECORD_EVERY
+    in_flight = len(kills) * CONCURRENCY * sending.RECORD_EVERY
     assert extra <= in_flight, f"{extra} extra copies after kills at {kills}"
     domain = site_domain()
     ids = dict(Subscriber.objects.values_list("email", "pk"))
@@ -307,7 +307,7 @@ def test_temporary_refusals_are_retried_and_permanent_ones_suppress_the_address(
     smtp.refuse.update({address: "550 5.1.1 no such user" for address in refused})
     smtp.defer_percent = 20
 
-    delivery.start_send(digest_id=digest.pk)
+    planning.start_send(digest_id=digest.pk)
     wait_until_sent(digest)
 
     assert len(smtp.deferred) > 50  # about a fifth of the readers were told 451 first

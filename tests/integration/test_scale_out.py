@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from digest_site.celery import app as celery_app
-from newsletters import delivery
+from newsletters.delivery import planning, sending
 from newsletters.models import Delivery
 from subscribers.models import Subscriber
 from tests.conftest import REPO_ROOT
@@ -96,7 +96,7 @@ def test_two_worker_nodes_share_one_send_and_each_reader_gets_exactly_one_email(
     digest, entries = make_day()
     readers = make_readers(3000, seed=11)
 
-    delivery.start_send(digest_id=digest.pk)
+    planning.start_send(digest_id=digest.pk)
     wait_until_sent(digest, timeout=180)
 
     wanted = {address for address, (_, tags) in readers.items() if expected_titles(tags, entries)}
@@ -116,7 +116,7 @@ def test_when_one_node_dies_mid_send_the_other_finishes_it(nodes, smtp):  # noqa
     readers = make_readers(4000, seed=12)
     Subscriber.tags.through.objects.all().delete()  # every reader gets the digest
 
-    delivery.start_send(digest_id=digest.pk)
+    planning.start_send(digest_id=digest.pk)
     deadline = time.monotonic() + 90
     while smtp.count < 1000 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -131,7 +131,7 @@ def test_when_one_node_dies_mid_send_the_other_finishes_it(nodes, smtp):  # noqa
     assert set(copies) == set(readers), f"missing: {len(set(readers) - set(copies))}"
     # In flight: what the dead node's pool processes had sent but not yet recorded as sent.
     extra = sum(len(ids) - 1 for ids in copies.values())
-    in_flight = CONCURRENCY * delivery.RECORD_EVERY
+    in_flight = CONCURRENCY * sending.RECORD_EVERY
     assert extra <= in_flight, f"{extra} extra copies after killing a node at {killed_at}"
     assert all(len(set(ids)) == 1 for ids in copies.values())  # a repeat is the same message
     assert batches_done("beta@scale-out") > 0

@@ -1,8 +1,9 @@
-"""Fixtures shared by the delivery tests."""
+"""Fixtures shared by the newsletters tests: the SMTP sink, and no prebuilt messages kept between tests."""
 
 import pytest
 
-from newsletters.smtpsink import ScriptedHandler, start_sink
+from newsletters.delivery import sending
+from newsletters.mail.smtpsink import ScriptedHandler, start_sink
 
 
 @pytest.fixture
@@ -23,3 +24,11 @@ def sink(settings, sink_handler):
     settings.DELIVERY_RATE_LIMIT = 0
     yield sink_handler
     controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_variant_templates():
+    """Each test starts with no prebuilt messages: a rolled-back test's variant ids are used again."""
+    sending._templates.clear()
+    yield
+    sending._templates.clear()

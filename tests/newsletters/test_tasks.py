@@ -4,7 +4,7 @@ import pytest
 
 from newsletters import tasks
 from newsletters.models import Delivery, Digest
-from tests.newsletters.delivery_helpers import make_reader, make_sendable_digest, queue_send
+from tests.newsletters.delivery.helpers import make_reader, make_sendable_digest, queue_send
 
 pytestmark = pytest.mark.django_db
 

@@ -28,9 +28,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from digest_site.celery import app as celery_app
-from newsletters import delivery
+from newsletters.delivery import ledger, planning, sending
+from newsletters.delivery.senders import SMTP_BACKEND
+from newsletters.mail.smtpsink import write_spool
 from newsletters.models import Delivery, Digest, DigestVariant, Entry, EntryTag, Tag
-from newsletters.smtpsink import write_spool
 from subscribers.models import Subscriber
 
 
@@ -69,12 +70,12 @@ class Command(BaseCommand):
         with tempfile.TemporaryDirectory() as tmp:
             stats = Path(tmp) / "sink.json"
             sink = subprocess.Popen(
-                [sys.executable, "-m", "newsletters.smtpsink", "--port", "0", "--stats", str(stats)],
+                [sys.executable, "-m", "newsletters.mail.smtpsink", "--port", "0", "--stats", str(stats)],
                 stdout=subprocess.PIPE,
             )
             port = int(sink.stdout.readline())
             memory.watch("sink", sink.pid)
-            settings.EMAIL_BACKEND = delivery.SMTP_BACKEND
+            settings.EMAIL_BACKEND = SMTP_BACKEND
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
             settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
             settings.EMAIL_HOST_USER = ""
@@ -90,13 +91,13 @@ class Command(BaseCommand):
             celery_app.conf.task_always_eager = not workers
             memory.start()
             try:
-                renders_before = delivery.render_count
+                renders_before = planning.render_count
                 started = time.perf_counter()
-                delivery.start_send(digest_id=digest.pk)
+                planning.start_send(digest_id=digest.pk)
                 start_seconds = time.perf_counter() - started
                 wait_until_sent(digest, timeout=opts["timeout"])
                 seconds = time.perf_counter() - started
-                renders = delivery.render_count - renders_before
+                renders = planning.render_count - renders_before
                 spool = str(Path(tmp) / "spool")
                 spooled, spooled_bytes = write_spool(spool, sample_messages(digest, opts["ceiling_messages"]))
                 ceiling, pushers = push_ceiling(spool, port=port, processes=senders)
@@ -111,7 +112,7 @@ class Command(BaseCommand):
                 sink.send_signal(signal.SIGTERM)
                 sink.wait(30)
             received = read_received(stats, at_least=0) - spooled
-        counts = delivery.delivery_progress(digest)["counts"]
+        counts = ledger.delivery_progress(digest)["counts"]
         rss = {
             "bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             **memory.peaks(),
@@ -197,7 +198,7 @@ def start_worker(port: int, concurrency: int, *, name: str, batch_size: int) -> 
         **os.environ,
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(port),
-        "EMAIL_BACKEND": delivery.SMTP_BACKEND,
+        "EMAIL_BACKEND": SMTP_BACKEND,
         "EMAIL_USE_TLS": "False",
         "EMAIL_USE_SSL": "False",
         "DELIVERY_BATCH_SIZE": str(batch_size),
@@ -240,7 +241,7 @@ def wait_until_sent(digest: Digest, *, timeout: float) -> None:
         if status == Digest.Status.SENT:
             return
         if time.monotonic() - last_sweep > settings.DELIVERY_SWEEP_SECONDS:
-            delivery.sweep()
+            ledger.sweep()
             last_sweep = time.monotonic()
         time.sleep(0.1)
     raise CommandError(f"the digest was not sent within {timeout}s")
@@ -262,10 +263,10 @@ def sample_messages(digest: Digest, limit: int) -> Iterator[bytes]:
         .order_by("pk")
         .values_list("pk", "digest_id", "subscriber_id", "variant_id", "attempts", "subscriber__email")
     )
-    domain = delivery.site_domain()
+    domain = sending.site_domain()
     for row in rows[:limit].iterator(chunk_size=500):
-        reader = delivery._Row(*row)
-        yield delivery.variant_template(reader.variant_id).render(**delivery.reader_fields(reader, domain))
+        reader = ledger.Row(*row)
+        yield sending.variant_template(reader.variant_id).render(**sending.reader_fields(reader, domain))
 
 
 def push_ceiling(spool: str, *, port: int, processes: int) -> tuple[float, list[dict]]:
@@ -275,7 +276,7 @@ def push_ceiling(spool: str, *, port: int, processes: int) -> tuple[float, list[
             [
                 sys.executable,
                 "-m",
-                "newsletters.smtpsink",
+                "newsletters.mail.smtpsink",
                 "--push",
                 spool,
                 "--port",

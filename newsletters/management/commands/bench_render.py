@@ -12,10 +12,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from newsletters.emailcontent import email_entries_for, render_variant
-from newsletters.messages import build_message_template, make_message_id, site_domain
+from newsletters.mail.content import email_entries_for, render_variant
+from newsletters.mail.messages import build_message_template, make_message_id, site_domain
+from newsletters.mail.rendering import PREFERENCES_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 from newsletters.models import Digest
-from newsletters.rendering import PREFERENCES_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 
 
 def reader_fields(n: int) -> dict:

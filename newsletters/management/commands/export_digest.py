@@ -5,9 +5,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from newsletters.importing import export_digest_text
+from newsletters.authoring.importing import export_digest_text
+from newsletters.authoring.textformat import DigestNotWritableError
 from newsletters.models import Digest
-from newsletters.textformat import DigestNotWritableError
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from newsletters.importing import DigestLockedError, import_digest_text
-from newsletters.textformat import DigestFormatError
+from newsletters.authoring.importing import DigestLockedError, import_digest_text
+from newsletters.authoring.textformat import DigestFormatError
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from newsletters import delivery
+from newsletters.delivery import ledger, planning
 from newsletters.models import Digest
 
 
@@ -33,14 +33,14 @@ class Command(BaseCommand):
         if digest is None:
             raise CommandError(f"there is no digest for {date}")
         if dry_run:
-            plan = delivery.plan_audience(digest=digest)
+            plan = planning.plan_audience(digest=digest)
             self.stdout.write(
                 f"{date}: {plan['readers']} readers, {plan['variants']} variants, {plan['skipped']} skipped"
             )
             return
         try:
-            queued = delivery.start_send(digest_id=digest.pk)
-        except delivery.DeliveryError as exc:
+            queued = planning.start_send(digest_id=digest.pk)
+        except planning.DeliveryError as exc:
             raise CommandError(str(exc)) from None
         if queued:
             self.stdout.write(f"{date}: sending to {queued} readers")
@@ -51,10 +51,10 @@ class Command(BaseCommand):
             self.wait_until_sent(digest, poll=poll)
 
     def wait_until_sent(self, digest: Digest, *, poll: float) -> None:
-        progress = delivery.delivery_progress(digest)
+        progress = ledger.delivery_progress(digest)
         with tqdm(total=progress["total"], unit="msg", file=self.stdout, dynamic_ncols=True) as bar:
             while True:
-                progress = delivery.delivery_progress(digest)
+                progress = ledger.delivery_progress(digest)
                 counts = progress["counts"]
                 bar.n = progress["total"] - progress["remaining"]
                 bar.set_postfix(sent=counts["sent"], failed=counts["failed"], skipped=counts["skipped"])

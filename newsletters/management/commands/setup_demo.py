@@ -16,9 +16,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 
-from newsletters.importing import import_digest_text
+from newsletters.authoring.importing import import_digest_text
+from newsletters.authoring.textformat import parse_digest_bytes
 from newsletters.models import Digest
-from newsletters.textformat import parse_digest_bytes
 
 EDITORS_GROUP = "Editors"
 EDITOR_USERNAME = "editor"

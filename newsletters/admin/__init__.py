@@ -1,0 +1,181 @@
+"""The editor's admin: entries with side-by-side commentary, digests with ordered entries, tags.
+
+This module holds the registrations; forms.py validates, views.py holds the editor's tools
+(preview, import, arXiv) and delivery.py the send page. None of them decides anything about
+sending or importing: they call the authoring and delivery functions.
+"""
+
+import functools
+import json
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from newsletters.admin import delivery as admin_delivery
+from newsletters.admin import views as admin_views
+from newsletters.admin.forms import EntryAdminForm, format_authors
+from newsletters.models import Digest, Entry, Tag
+
+
+def _tag_list(entry: Entry) -> str:
+    return " ".join(f"#{tag.slug}" for tag in entry.ordered_tags())
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "entry_count"]
+    search_fields = ["slug", "name", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
+        return super().get_queryset(request).annotate(entry_count=Count("entry_tags"))
+
+    @admin.display(description=_("entries"), ordering="entry_count")
+    def entry_count(self, tag: Tag) -> int:
+        return tag.entry_count
+
+
+@admin.register(Entry)
+class EntryAdmin(admin.ModelAdmin):
+    form = EntryAdminForm
+    change_form_template = "admin/newsletters/entry/change_form.html"
+    list_display = ["title", "digest", "position", "tag_list", "status"]
+    list_display_links = ["title"]
+    list_filter = ["digest__status", "status", ("tags", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["digest"]
+    search_fields = ["title", "authors", "abstract", "commentary_ko", "commentary_en", "arxiv_id"]
+    fieldsets = [
+        (None, {"fields": [("digest", "position", "status")]}),
+        (_("Paper"), {"fields": ["title", "authors", "abstract", ("source_url", "arxiv_id"), "tag_line"]}),
+        (_("Commentary"), {"fields": [("commentary_ko", "commentary_en")], "classes": ["commentary"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Entry]:
+        return super().get_queryset(request).prefetch_related("entry_tags__tag")
+
+    @admin.display(description=_("tags"))
+    def tag_list(self, entry: Entry) -> str:
+        return _tag_list(entry)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Entry], search_term: str):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # SQLite stores JSON with non-ASCII escaped ("Tram\u00e8r"), so look for that spelling too.
+        escaped = json.dumps(search_term.strip())[1:-1]
+        if escaped != search_term.strip():
+            found |= queryset.filter(authors__icontains=escaped)
+        return found, may_have_duplicates
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("preview/", wrap(admin_views.preview_markdown), name="newsletters_entry_preview"),
+            path("tags/", wrap(admin_views.tag_autocomplete), name="newsletters_entry_tags"),
+            path(
+                "from-arxiv/",
+                wrap(functools.partial(admin_views.add_from_arxiv, model_admin=self)),
+                name="newsletters_entry_from_arxiv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args, obj: Entry | None = None, **kwargs
+    ):
+        context["earlier_appearances"] = admin_views.find_earlier_appearances(obj) if obj else []
+        context["tag_autocomplete_url"] = reverse("admin:newsletters_entry_tags")
+        context["from_arxiv_url"] = reverse("admin:newsletters_entry_from_arxiv")
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Entry, form: EntryAdminForm, change: bool) -> None:
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: EntryAdminForm, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Entry.tags goes through EntryTag (ordered), so it is saved from the one-line field.
+        form.instance.set_tags(form.cleaned_data["tag_line"])
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ["position", "title_link", "tag_list", "status", "repeat_notice"]
+    readonly_fields = ["title_link", "tag_list", "repeat_notice"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    classes = ["entry-order"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Entry]:
+        return super().get_queryset(request).prefetch_related("entry_tags__tag")
+
+    def has_add_permission(self, request: HttpRequest, obj: Digest | None = None) -> bool:
+        return False  # entries are added with the full entry form (or by importing text)
+
+    @admin.display(description=_("title"))
+    def title_link(self, entry: Entry) -> str:
+        if not entry.pk:
+            return ""
+        return format_html(
+            '<a href="{}">{}</a><br><span class="authors">{}</span>',
+            reverse("admin:newsletters_entry_change", args=[entry.pk]),
+            entry.title,
+            format_authors(entry.authors),
+        )
+
+    @admin.display(description=_("tags"))
+    def tag_list(self, entry: Entry) -> str:
+        return _tag_list(entry) if entry.pk else ""
+
+    @admin.display(description=_("seen before"))
+    def repeat_notice(self, entry: Entry) -> str:
+        earlier = admin_views.find_earlier_appearances(entry) if entry.pk else []
+        if not earlier:
+            return ""
+        return format_html(
+            '<span class="repeat-warning">⚠ {} {}</span>',
+            _("also in"),
+            admin_views.earlier_appearance_links(earlier),
+        )
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    change_list_template = "admin/newsletters/digest/change_list.html"
+    change_form_template = "admin/newsletters/digest/change_form.html"
+    list_display = ["date", "status", "entry_count", "scheduled_at", "sent_at"]
+    list_filter = ["status"]
+    date_hierarchy = "date"
+    inlines = [EntryInline]
+    fieldsets = [
+        (None, {"fields": [("date", "date_format"), ("status", "scheduled_at")]}),
+        (_("Introduction"), {"fields": [("intro_ko", "intro_en")], "classes": ["commentary", "collapse"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Digest]:
+        return super().get_queryset(request).annotate(entry_count=Count("entries"))
+
+    @admin.display(description=_("entries"), ordering="entry_count")
+    def entry_count(self, digest: Digest) -> int:
+        return digest.entry_count
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "import/",
+                wrap(functools.partial(admin_views.import_digest, model_admin=self)),
+                name="newsletters_digest_import",
+            ),
+            path(
+                "<int:pk>/preview/",
+                wrap(functools.partial(admin_views.digest_preview, model_admin=self)),
+                name="newsletters_digest_preview",
+            ),
+            *admin_delivery.delivery_urls(self),
+            *super().get_urls(),
+        ]

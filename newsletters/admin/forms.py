@@ -1,0 +1,231 @@
+"""Forms of the admin editor: one-line authors and tags, the import page, the arXiv look-up.
+
+Forms only validate and convert; saving tags and importing happen in admin/__init__.py and admin/views.py.
+"""
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from newsletters.models import Entry
+from newsletters.rendering import render_markdown
+
+# Lowercase letters, digits, dashes (and underscores, which the text format allows) and Hangul.
+TAG_CHARS = r"a-z0-9_\-\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3"
+TAG_SLUG_RE = re.compile(rf"^[{TAG_CHARS}]+$")
+NOT_TAG_CHARS_RE = re.compile(rf"[^{TAG_CHARS}]+")
+TAG_SEPARATORS_RE = re.compile(r"[\s,]+")
+
+
+def parse_authors(text: str) -> list[str]:
+    """Split "A, B, Yang (Katie)Zhao" on commas outside parentheses, keeping names whole."""
+    names, current, depth = [], [], 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        if char == "," and depth == 0:
+            names.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    names.append("".join(current))
+    return [" ".join(name.split()) for name in names if name.strip()]
+
+
+def format_authors(authors: list[str] | str | None) -> str:
+    """The one-line form of an author list, as the digest text writes it."""
+    if not authors:
+        return ""
+    if isinstance(authors, str):
+        return authors
+    return ", ".join(authors)
+
+
+def parse_tag_line(text: str) -> list[str]:
+    """Slugs from "#rl #reasoning" or "rl, reasoning", in order, without repeats."""
+    tokens = [token.lstrip("#") for token in TAG_SEPARATORS_RE.split(text)]
+    return list(dict.fromkeys(token for token in tokens if token))
+
+
+def format_tag_line(slugs: list[str]) -> str:
+    return " ".join(f"#{slug}" for slug in slugs)
+
+
+class AuthorsField(forms.CharField):
+    """One line of authors in the form; an ordered list of names in the model."""
+
+    def prepare_value(self, value: list[str] | str | None) -> str:
+        return format_authors(value)
+
+    def to_python(self, value: str | None) -> list[str]:
+        return parse_authors(super().to_python(value) or "")
+
+
+class TagLineField(forms.CharField):
+    """Tags typed as "#rl #reasoning"; cleans to the ordered list of slugs."""
+
+    def to_python(self, value: str | None) -> list[str]:
+        return parse_tag_line(super().to_python(value) or "")
+
+    def validate(self, value: list[str]) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        errors = []
+        for slug in value:
+            if len(slug) > 64:
+                errors.append(
+                    ValidationError(_("#%(slug)s is longer than 64 characters."), params={"slug": slug})
+                )
+            elif not TAG_SLUG_RE.match(slug):
+                hint = NOT_TAG_CHARS_RE.sub("-", slug.lower()).strip("-")
+                message = _(
+                    "#%(slug)s is not a valid tag: use lowercase letters, digits, dashes or Hangul"
+                    " (for example #state-space-model)."
+                )
+                if hint:
+                    message = message + " " + _("Did you mean #%(hint)s?")
+                errors.append(ValidationError(message, params={"slug": slug, "hint": hint}, code="invalid"))
+        if errors:
+            raise ValidationError(errors)
+
+
+class MarkdownPreviewTextarea(forms.Textarea):
+    """A textarea with a live preview under it, rendered by the server's render_markdown."""
+
+    def __init__(self, *, lang: str, attrs: dict | None = None) -> None:
+        super().__init__(attrs={"rows": 10, "lang": lang, "class": "md-source", **(attrs or {})})
+        self.lang = lang
+
+    def render(self, name: str, value: str | None, attrs: dict | None = None, renderer=None) -> str:
+        textarea = super().render(name, value, attrs, renderer)
+        source_id = (attrs or {}).get("id", f"id_{name}")
+        return format_html(
+            '<div class="md-editor">{}<div class="md-preview-label" id="{}_preview_label">{}</div>'
+            '<div class="md-preview reader-text" id="{}_preview" lang="{}" data-source="{}" data-url="{}"'
+            ' aria-live="polite" aria-labelledby="{}_preview_label">{}</div></div>',
+            textarea,
+            source_id,
+            _("Preview: what readers see"),
+            source_id,
+            self.lang,
+            source_id,
+            reverse("admin:newsletters_entry_preview"),
+            source_id,
+            mark_safe(render_markdown(value or "")),  # render_markdown's output is sanitised
+        )
+
+
+class EntryAdminForm(forms.ModelForm):
+    authors = AuthorsField(
+        label=_("Authors"),
+        required=False,
+        widget=forms.TextInput(attrs={"class": "vLargeTextField authors-line"}),
+        help_text=_('One line, separated by commas: "Ada Lovelace, Yang (Katie)Zhao".'),
+    )
+    source_url = forms.URLField(label=_("Source URL"), max_length=500, required=False, assume_scheme="https")
+    tag_line = TagLineField(
+        label=_("Tags"),
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "class": "vLargeTextField tag-line",
+                "autocomplete": "off",
+                "placeholder": "#rl #reasoning",
+            }
+        ),
+        help_text=_("In order, e.g. #rl #reasoning (or rl, reasoning). Unknown tags are created on save."),
+    )
+
+    class Meta:
+        model = Entry
+        fields = [
+            "digest",
+            "position",
+            "status",
+            "title",
+            "authors",
+            "abstract",
+            "source_url",
+            "arxiv_id",
+            "commentary_ko",
+            "commentary_en",
+        ]
+        labels = {"arxiv_id": "arXiv id"}
+        widgets = {
+            "title": forms.TextInput(attrs={"class": "vLargeTextField"}),
+            "abstract": forms.Textarea(attrs={"rows": 5}),
+            "commentary_ko": MarkdownPreviewTextarea(lang="ko"),
+            "commentary_en": MarkdownPreviewTextarea(lang="en"),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "tag_line" not in self.initial:
+            self.initial["tag_line"] = format_tag_line([tag.slug for tag in self.instance.ordered_tags()])
+        elif isinstance(self.initial.get("tag_line"), list):
+            self.initial["tag_line"] = format_tag_line(self.initial["tag_line"])
+
+    def clean_arxiv_id(self) -> str:
+        arxiv_id = self.cleaned_data["arxiv_id"].strip()
+        if not arxiv_id:
+            return arxiv_id
+        other = (
+            Entry.objects.filter(arxiv_id=arxiv_id)
+            .exclude(pk=self.instance.pk)
+            .select_related("digest")
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(duplicate_arxiv_message(other), code="unique")
+        return arxiv_id
+
+
+def duplicate_arxiv_message(other: Entry) -> str:
+    """A friendly "already in digest 2025-05-20" with links to that digest and entry."""
+    entry_url = reverse("admin:newsletters_entry_change", args=[other.pk])
+    if other.digest is None:
+        return format_html(
+            _('This arXiv paper is already an entry: <a href="{}">{}</a> (not in a digest yet).'),
+            entry_url,
+            other.title,
+        )
+    digest_url = reverse("admin:newsletters_digest_change", args=[other.digest.pk])
+    return format_html(
+        _('This arXiv paper is already in digest <a href="{}">{}</a>: <a href="{}">{}</a>.'),
+        digest_url,
+        other.digest.date.isoformat(),
+        entry_url,
+        other.title,
+    )
+
+
+class DigestImportForm(forms.Form):
+    text = forms.CharField(
+        label=_("Digest text"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 20, "class": "digest-text", "spellcheck": "false"}),
+        help_text=_("Paste a whole day: the date line, then each entry ending with its #tag line."),
+    )
+    file = forms.FileField(label=_("…or upload a .txt file"), required=False)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not cleaned.get("text", "").strip() and not cleaned.get("file"):
+            raise ValidationError(_("Paste the digest text or choose a file."), code="required")
+        return cleaned
+
+
+class ArxivLookupForm(forms.Form):
+    arxiv = forms.CharField(
+        label=_("arXiv id or URL"),
+        max_length=300,
+        widget=forms.TextInput(attrs={"placeholder": "2506.01939 or https://arxiv.org/abs/2506.01939"}),
+    )

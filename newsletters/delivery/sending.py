@@ -1,0 +1,208 @@
+"""Sending one batch: claim the rows, send each over one connection, record each outcome.
+
+send_batch() claims rows through the ledger, re-checks the reader and the digest after the
+claim, fills each reader's links into the variant's prebuilt MIME (built once per sending
+process, never per reader) and hands it to a sender; accepted messages are written to the
+ledger in groups of at most RECORD_EVERY, one UPDATE per group. send_test() sends one
+variant to an editor's own address.
+
+It never holds a transaction open while talking to the server, and never lets an exception
+pass without writing it on the row.
+"""
+
+import datetime
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.utils import timezone
+
+from newsletters.delivery import ratelimit
+from newsletters.delivery.ledger import (
+    BatchResult,
+    Row,
+    Status,
+    claim,
+    finish_if_done,
+    record_failed,
+    record_retry,
+    record_sent,
+    record_skipped,
+    release,
+)
+from newsletters.delivery.senders import (
+    SMTP_BACKEND,
+    ConnectionLost,
+    PermanentSendError,
+    SMTPSender,
+    TransientSendError,
+    open_sender,
+)
+from newsletters.mail.content import render_variant
+from newsletters.mail.messages import MessageTemplate, build_message_template, make_message_id, site_domain
+from newsletters.mail.rendering import RenderedEmail
+from newsletters.models import Delivery, Digest, DigestVariant
+from subscribers import links
+from subscribers.models import Subscriber
+
+logger = logging.getLogger(__name__)
+
+# Accepted messages are written to the ledger in small groups, one UPDATE per group: one
+# UPDATE and commit per message cost more than the SMTP transfer itself. The price: a worker
+# killed before a group is written leaves up to RECORD_EVERY messages the server accepted but
+# the ledger does not show; the sweep re-queues them and those readers get a second copy with
+# the same Message-ID. So "in flight" is at most RECORD_EVERY messages per sending process, and
+# never older than RECORD_SECONDS.
+RECORD_EVERY = 10
+RECORD_SECONDS = 0.2
+# Variants whose prebuilt MIME a sending process keeps (about 70 KB each), least recently used
+# going first. Batches come in variant order (ledger.enqueue_due), so a few suffice.
+TEMPLATE_CACHE_SIZE = 16
+
+_templates: OrderedDict[int, MessageTemplate] = OrderedDict()
+
+
+def variant_template(variant_id: int) -> MessageTemplate:
+    """The variant's prebuilt message, built once per sending process, never per reader."""
+    if variant_id in _templates:
+        _templates.move_to_end(variant_id)
+        return _templates[variant_id]
+    variant = DigestVariant.objects.only("subject", "text", "html").get(pk=variant_id)
+    template = build_message_template(
+        RenderedEmail(subject=variant.subject, text=variant.text, html=variant.html)
+    )
+    _templates[variant_id] = template
+    if len(_templates) > TEMPLATE_CACHE_SIZE:
+        _templates.popitem(last=False)
+    return template
+
+
+def reader_fields(row: Row, domain: str) -> dict[str, str]:
+    """The reader's own parts of the message: address, Message-ID and signed links."""
+    reader = Subscriber(pk=row.subscriber_id)
+    unsubscribe_url, unsubscribe_mailto = links.unsubscribe_links(reader)
+    return {
+        "to": row.email,
+        "message_id": make_message_id(
+            digest_id=row.digest_id, subscriber_id=row.subscriber_id, domain=domain
+        ),
+        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_mailto": unsubscribe_mailto,
+        "preferences_url": links.preferences_url(reader),
+    }
+
+
+def send_batch(delivery_ids: list[int]) -> BatchResult:
+    """Claim these rows, send each over one connection, record outcomes right after the server answers."""
+    result = BatchResult()
+    token, claimed = claim(delivery_ids)
+    if not claimed:
+        return result
+    rows = list(
+        Delivery.objects.filter(claim=token, status=Status.SENDING)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "digest_id",
+            "subscriber_id",
+            "variant_id",
+            "attempts",
+            "subscriber__email",
+            "subscriber__state",
+            "digest__status",
+        )
+    )
+    sendable: list[Row] = []
+    for pk, digest_id, subscriber_id, variant_id, attempts, email, state, digest_status in rows:
+        # Checked after the claim: a reader who left during the send, or a cancelled digest,
+        # gets nothing from here on.
+        reason = ""
+        if digest_status != Digest.Status.SENDING:
+            reason = f"digest {digest_status}"
+        elif state != Subscriber.Status.ACTIVE:
+            reason = f"reader {state} before sending"
+        if reason:
+            record_skipped(pk, reason)
+            result.skipped += 1
+        else:
+            sendable.append(Row(pk, digest_id, subscriber_id, variant_id, attempts, email))
+    if sendable:
+        _send_rows(sendable, result)
+    for digest_id in {row[1] for row in rows}:
+        finish_if_done(digest_id=digest_id)
+    return result
+
+
+def _send_rows(rows: list[Row], result: BatchResult) -> None:
+    deadline = time.monotonic() + settings.DELIVERY_LEASE_SECONDS / 2
+    domain = site_domain()
+    from_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    accepted: list[tuple[int, str, datetime.datetime]] = []
+    oldest = 0.0
+    sender = open_sender()
+    try:
+        for index, row in enumerate(rows):
+            if time.monotonic() > deadline:
+                # Stop well inside the lease (and the broker's visibility timeout); the rest
+                # goes back to the queue untouched.
+                release(rows[index:], result, reason="")
+                return
+            ratelimit.acquire()
+            if accepted and (len(accepted) >= RECORD_EVERY or time.monotonic() - oldest >= RECORD_SECONDS):
+                record_sent(accepted)
+                accepted = []
+            try:
+                template = variant_template(row.variant_id)
+                message_id = sender.send(
+                    template, from_address=from_address, fields=reader_fields(row, domain)
+                )
+            except PermanentSendError as exc:
+                record_failed(row, str(exc), suppress_address=exc.suppress_address)
+                result.failed += 1
+            except ConnectionLost as exc:
+                record_retry(row, str(exc), result)
+                release(rows[index + 1 :], result, reason=str(exc))
+                return
+            except TransientSendError as exc:
+                record_retry(row, str(exc), result)
+            except Exception as exc:
+                # Anything unforeseen (a bad address, a bug) is written on the row, never lost.
+                record_failed(row, f"{type(exc).__name__}: {exc}", suppress_address=False)
+                result.failed += 1
+                logger.exception("delivery %s failed", row.id)
+            else:
+                if not accepted:
+                    oldest = time.monotonic()
+                accepted.append((row.id, message_id, timezone.now()))
+                result.sent += 1
+    finally:
+        # Written before anything else, even when the loop stops on an error: these were sent.
+        record_sent(accepted)
+        sender.close()
+
+
+def send_test(*, digest: Digest, entry_ids: list[int], language: str, to: str) -> str:
+    """Send one variant to an editor's own address, with placeholder links; the Message-ID."""
+    template = build_message_template(render_variant(digest=digest, entry_ids=entry_ids, language=language))
+    fields = {
+        "to": to,
+        "message_id": f"<test-{uuid.uuid4().hex}@{site_domain()}>",
+        "unsubscribe_url": f"{settings.SITE_URL}/",
+        "unsubscribe_mailto": f"mailto:{settings.UNSUBSCRIBE_MAILTO}",
+        "preferences_url": f"{settings.SITE_URL}/",
+    }
+    if settings.EMAIL_BACKEND == SMTP_BACKEND:
+        sender = SMTPSender()
+        try:
+            sender.connection = sender._connect()
+            sender.connection.sendmail(
+                parseaddr(settings.DEFAULT_FROM_EMAIL)[1], [to], template.render(**fields)
+            )
+        finally:
+            sender.close()
+    else:
+        template.as_django_message(**fields).send()
+    return fields["message_id"]

@@ -1,0 +1,301 @@
+"""The digest text format: lossless round trip, what each line becomes, and errors that point at a line."""
+
+import datetime
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletters.authoring.textformat import (
+    DigestFormatError,
+    DigestNotWritableError,
+    ParsedDigest,
+    ParsedEntry,
+    format_digest_text,
+    parse_digest_bytes,
+    parse_digest_text,
+)
+from tests.conftest import DATA_DIR, digest_text_files
+
+BAD_DIR = DATA_DIR / "bad"
+
+# Every malformed fixture: the line the editor must fix and words the message must hold.
+BAD_FILES = {
+    "empty.txt": (1, "got an empty file"),
+    "no-date-line.txt": (1, "expected a date line"),
+    "impossible-date.txt": (1, "expected a real calendar date, got '2025년 2월 30일'"),
+    "date-only.txt": (1, "expected the title of the first entry"),
+    "missing-authors.txt": (3, "expected the authors line in parentheses after the title, got 'Foundation"),
+    "missing-abstract.txt": (4, "expected a one-line abstract after the authors line, got the tag line"),
+    "no-tag-line-at-end.txt": (
+        11,
+        "expected a tag line (#tag #other) to close the entry that starts on line 7",
+    ),
+    "no-tag-line-before-blank.txt": (7, "to close the entry that starts on line 2, got a blank line"),
+    "tag-line-instead-of-title.txt": (7, "expected the title of an entry, got the tag line '#llm'"),
+    "blank-line-inside-entry.txt": (3, "expected the authors line in parentheses after the title"),
+    "repeated-tag.txt": (5, "got #scaling-law twice"),
+    "not-utf8.txt": (4, "expected UTF-8 text, got the byte 0x97"),
+}
+
+
+def read_fixture(name: str) -> ParsedDigest:
+    path = DATA_DIR / name
+    return parse_digest_text(path.read_text(encoding="utf-8"), filename=name)
+
+
+def with_final_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+@pytest.mark.parametrize("path", digest_text_files(), ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_every_digest_file_comes_back_unchanged_after_parse_and_format(path: Path):
+    text = path.read_text(encoding="utf-8")
+
+    assert format_digest_text(parse_digest_text(text)) == with_final_newline(text)
+
+
+def test_the_known_files_include_our_fixtures_and_sample_content():
+    names = {path.name for path in digest_text_files()}
+
+    assert {"digest-2025-03-03.txt", "digest-2025-03-04.txt", "digest-2025-03-05.txt"} <= names
+    assert len([path for path in digest_text_files() if path.parent.name == "sample_content"]) >= 3
+
+
+def test_a_korean_date_line_gives_the_date_and_remembers_its_format():
+    digest = read_fixture("digest-2025-03-04.txt")
+
+    assert digest.date == datetime.date(2025, 3, 4)
+    assert digest.date_format == "ko"
+    assert format_digest_text(digest).startswith("2025년 3월 4일\n")
+
+
+def test_an_iso_date_line_gives_the_date_and_remembers_its_format():
+    digest = read_fixture("digest-2025-03-03.txt")
+
+    assert digest.date == datetime.date(2025, 3, 3)
+    assert digest.date_format == "iso"
+    assert format_digest_text(digest).startswith("2025-03-03\n")
+
+
+def test_authors_are_split_on_comma_space_and_keep_parentheses_inside_names():
+    entry = read_fixture("digest-2025-03-03.txt").entries[1]
+
+    assert entry.authors == ("Yang (Katie)Zhao", "Yu (Kevin)Cao", "Min-Jun Park", "Seo-yeon (Sunny) Lee")
+
+
+def test_each_commentary_line_becomes_one_markdown_paragraph():
+    entry = read_fixture("digest-2025-03-04.txt").entries[0]
+
+    assert entry.commentary_ko == (
+        "확산 모델이 GAN을 이긴 순간. Classifier Guidance가 처음 소개된 논문이에요.\n\n"
+        "이후 Classifier-Free Guidance(https://arxiv.org/abs/2207.12598)로 이어집니다.\n\n"
+        "지금 보면 당연하지만 당시에는 꽤 충격이었죠."
+    )
+    assert entry.commentary_en == (
+        "The paper where diffusion models overtook GANs, and where classifier guidance first appeared.\n\n"
+        "It led directly to classifier-free guidance (https://arxiv.org/abs/2207.12598)."
+    )
+
+
+def test_english_commentary_may_quote_a_korean_word_after_its_first_line():
+    entry = read_fixture("digest-2025-03-03.txt").entries[2]
+
+    assert entry.commentary_ko == "워밍업이 왜 필요한지에 대한 간단한 설명."
+    assert entry.commentary_en.split("\n\n") == [
+        "The first English paragraph explains the claim.",
+        "In Korean labs this trick is often just called 워밍업,"
+        " and the paper agrees it matters mostly for Adam.",
+        "A third paragraph with **bold** and `code` in markdown.",
+    ]
+
+
+def test_tags_keep_the_written_order_and_may_hold_dashes_hangul_underscores_and_digits():
+    digest = read_fixture("digest-2025-03-05.txt")
+
+    assert [entry.tags for entry in digest.entries] == [
+        ("rl", "alignment", "강화학습"),
+        ("long_context", "benchmark", "gpt4-eval"),
+        ("reasoning",),
+    ]
+    assert read_fixture("digest-2025-03-03.txt").entries[1].tags == (
+        "moe",
+        "efficiency",
+        "distributed-training",
+    )
+
+
+def test_an_entry_may_have_only_english_commentary_or_none_at_all():
+    english_only, no_commentary = read_fixture("digest-2025-03-05.txt").entries[1:]
+
+    assert (english_only.commentary_ko, english_only.commentary_en) == (
+        "",
+        "Only English commentary here: no Korean line at all.",
+    )
+    assert (no_commentary.commentary_ko, no_commentary.commentary_en) == ("", "")
+
+
+def test_each_entry_knows_the_line_of_its_title():
+    digest = read_fixture("digest-2025-03-03.txt")
+
+    assert [(entry.line, entry.title[:20]) for entry in digest.entries] == [
+        (2, "Attention Is Not All"),
+        (10, "Sparse Routing for M"),
+        (16, "Learning Rate Warmup"),
+    ]
+
+
+def test_windows_line_endings_and_a_byte_order_mark_read_the_same_as_plain_text():
+    text = (DATA_DIR / "digest-2025-03-04.txt").read_text(encoding="utf-8")
+    windows = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8")
+
+    parsed = parse_digest_bytes(windows)
+
+    assert parsed == parse_digest_text(text)
+    assert format_digest_text(parsed) == text
+
+
+def test_blank_lines_between_entries_and_at_the_end_are_tolerated():
+    text = (DATA_DIR / "digest-2025-03-04.txt").read_text(encoding="utf-8")
+    spaced = text.replace("\n#diffusion #image-generation\n", "\n#diffusion #image-generation\n\n\n") + "\n\n"
+
+    assert parse_digest_text(spaced) == parse_digest_text(text)
+
+
+def test_whitespace_at_the_end_of_a_line_is_kept():
+    text = (
+        "2025-03-06\nA title with a trailing space \n(A. Author)\nAbstract.  \n"
+        "한국어 코멘트 \nEnglish.\t\n#rl\n"
+    )
+
+    entry = parse_digest_text(text).entries[0]
+
+    assert entry.title == "A title with a trailing space "
+    assert (entry.abstract, entry.commentary_ko, entry.commentary_en) == (
+        "Abstract.  ",
+        "한국어 코멘트 ",
+        "English.\t",
+    )
+    assert format_digest_text(parse_digest_text(text)) == text
+
+
+def test_a_form_feed_inside_a_line_does_not_split_it():
+    text = "2025-03-06\nTitle\n(A)\nAbstract with \x0c inside.\n#rl\n"
+
+    assert parse_digest_text(text).entries[0].abstract == "Abstract with \x0c inside."
+
+
+def test_every_malformed_fixture_has_an_expected_error():
+    assert sorted(path.name for path in BAD_DIR.glob("*.txt")) == sorted(BAD_FILES)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_malformed_file_is_refused_at_the_line_to_fix(name: str):
+    line, words = BAD_FILES[name]
+
+    with pytest.raises(DigestFormatError) as caught:
+        parse_digest_bytes((BAD_DIR / name).read_bytes(), filename=name)
+
+    assert (caught.value.line, caught.value.filename) == (line, name)
+    assert words in caught.value.message
+    assert str(caught.value) == f"{name}:{line}: {caught.value.message}"
+
+
+def test_an_error_without_a_file_name_says_line_n():
+    with pytest.raises(DigestFormatError) as caught:
+        parse_digest_text("2025-03-06\nTitle\nno parentheses\n")
+
+    assert (
+        str(caught.value)
+        == "line 3: expected the authors line in parentheses after the title, got 'no parentheses'"
+    )
+    assert isinstance(caught.value, ValueError)
+
+
+def test_writing_refuses_an_entry_that_would_read_back_differently():
+    def digest_of(**overrides) -> ParsedDigest:
+        fields = dict(
+            title="T", authors=("A",), abstract="Abs.", commentary_ko="", commentary_en="", tags=("rl",)
+        )
+        return ParsedDigest(datetime.date(2025, 3, 6), "iso", (ParsedEntry(**{**fields, **overrides}),))
+
+    assert format_digest_text(digest_of()) == "2025-03-06\nT\n(A)\nAbs.\n#rl\n"
+    with pytest.raises(DigestNotWritableError, match="no tags"):
+        format_digest_text(digest_of(tags=()))
+    with pytest.raises(DigestNotWritableError, match="first English commentary paragraph holds Hangul"):
+        format_digest_text(digest_of(commentary_en="한국어 first"))
+    with pytest.raises(DigestNotWritableError, match="Korean commentary paragraph holds no Hangul"):
+        format_digest_text(digest_of(commentary_ko="좋아요\n\nhttps://example.com"))
+    with pytest.raises(DigestNotWritableError, match="looks like a tag line"):
+        format_digest_text(digest_of(commentary_en="Fine.\n\n#rl #llm"))
+
+
+def test_commentary_with_blank_and_windows_line_breaks_is_written_one_paragraph_a_line():
+    entry = ParsedEntry("T", ("A",), "Abs.", "첫째\r\n\r\n\r\n둘째\n", "One\n\n  \nTwo", ("rl",))
+
+    text = format_digest_text(ParsedDigest(datetime.date(2025, 3, 6), "ko", (entry,)))
+
+    assert text == "2025년 3월 6일\nT\n(A)\nAbs.\n첫째\n둘째\nOne\nTwo\n#rl\n"
+
+
+# --- Property: any digest the format can hold survives format -> parse -> format. ---
+
+ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
+HANGUL = st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3)
+ANY_CHAR = st.one_of(ASCII, HANGUL)
+LETTER = st.sampled_from(string.ascii_letters)
+URL = st.sampled_from(
+    ["https://arxiv.org/abs/2505.13447", "http://example.com/a_b?x=1&y=(2)", "https://github.com/x/y"]
+)
+
+
+@st.composite
+def line_text(draw, *, first=LETTER, chars=ANY_CHAR, must_hold=None) -> str:
+    """One non-blank line that starts with a letter (so it can never be a tag line)."""
+    parts = [draw(first), draw(st.text(chars, max_size=40))]
+    if must_hold is not None:
+        parts.append(draw(must_hold))
+    if draw(st.booleans()):
+        parts.append(" " + draw(URL) + draw(st.text(chars, max_size=10)))
+    return "".join(parts)
+
+
+korean_line = line_text(first=st.one_of(LETTER, HANGUL), must_hold=HANGUL)
+author_name = st.text(st.one_of(LETTER, HANGUL, st.sampled_from(" .-'()")), min_size=1, max_size=20)
+tag = st.from_regex(r"[a-z0-9가-힣_]{1,12}(-[a-z0-9_]{1,8}){0,2}", fullmatch=True)
+
+
+@st.composite
+def parsed_entries(draw) -> ParsedEntry:
+    english = draw(st.lists(line_text(), max_size=3))
+    if english:
+        english[0] = draw(line_text(chars=ASCII))  # a first English line with Hangul would read as Korean
+    return ParsedEntry(
+        title=draw(line_text(first=st.one_of(LETTER, HANGUL))),
+        authors=tuple(draw(st.lists(author_name, max_size=5))),
+        abstract=draw(line_text()),
+        commentary_ko="\n\n".join(draw(st.lists(korean_line, max_size=3))),
+        commentary_en="\n\n".join(english),
+        tags=tuple(draw(st.lists(tag, min_size=1, max_size=4, unique=True))),
+    )
+
+
+parsed_digests = st.builds(
+    ParsedDigest,
+    date=st.dates(min_value=datetime.date(1000, 1, 1)),
+    date_format=st.sampled_from(["ko", "iso"]),
+    entries=st.lists(parsed_entries(), min_size=1, max_size=4).map(tuple),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(parsed_digests)
+def test_any_writable_digest_reads_back_as_the_same_values_and_text(digest: ParsedDigest):
+    text = format_digest_text(digest)
+
+    parsed = parse_digest_text(text)
+
+    assert parsed == digest
+    assert format_digest_text(parsed) == text
