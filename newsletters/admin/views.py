@@ -20,12 +20,12 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from newsletters.admin.forms import ArxivLookupForm, DigestImportForm, duplicate_arxiv_message, format_authors
+from newsletters.authoring import repeats
 from newsletters.authoring.arxiv import ArxivError, ArxivIdError, ArxivNotFound, ArxivPaper, fetch_arxiv_paper
 from newsletters.authoring.importing import (
     DigestLockedError,
     ImportResult,
     import_digest_text,
-    normalise_title,
 )
 from newsletters.authoring.textformat import DigestFormatError
 from newsletters.models import Digest, Entry, Tag
@@ -34,26 +34,12 @@ from newsletters.rendering import render_markdown
 
 def find_earlier_appearances(entry: Entry) -> list[Entry]:
     """Entries of earlier digests with this entry's arXiv id or (normalised) title, newest first."""
-    key = normalise_title(entry.title or "")
-    arxiv_id = (entry.arxiv_id or "").strip()
-    if not key and not arxiv_id:
-        return []
-    match = Q()
-    if key:
-        # Narrow in the database by the longest word, then compare normalised titles here.
-        match |= Q(title__icontains=max(key.split(), key=len))
-    if arxiv_id:
-        match |= Q(arxiv_id=arxiv_id)
-    earlier = Entry.objects.filter(match, digest__isnull=False).select_related("digest")
-    if entry.pk:
-        earlier = earlier.exclude(pk=entry.pk)
-    if entry.digest_id:
-        earlier = earlier.filter(digest__date__lt=entry.digest.date)
-    return [
-        other
-        for other in earlier.order_by("-digest__date", "position")
-        if (arxiv_id and other.arxiv_id == arxiv_id) or (key and normalise_title(other.title) == key)
-    ]
+    return repeats.find_earlier_appearances(
+        title=entry.title,
+        arxiv_id=entry.arxiv_id,
+        before=entry.digest.date if entry.digest_id else None,
+        exclude_pk=entry.pk,
+    )
 
 
 def earlier_appearance_links(entries: list[Entry]) -> str:
