@@ -74,6 +74,28 @@ class ImportPlan:
     def count(self, *actions: str) -> int:
         return sum(1 for planned in self.entries if planned.action in actions)
 
+    @property
+    def count_created(self) -> int:
+        return self.count("create")
+
+    @property
+    def count_updated(self) -> int:
+        return self.count("update")
+
+    @property
+    def count_removed(self) -> int:
+        return self.count("remove", "withdraw")
+
+    @property
+    def count_unchanged(self) -> int:
+        return self.count("unchanged")
+
+    def check_not_sending(self) -> None:
+        """Refuse a day being sent: its entries are what the delivery ledger points at."""
+        if self.digest is not None and self.digest.status == Digest.Status.SENDING:
+            day = self.digest.date.isoformat()
+            raise DigestLockedError(f"digest {day} is being sent; wait until sending finishes, then import")
+
     def needs_confirmation(self) -> bool:
         """Any import over an existing day is previewed first; a brand-new day may go in directly."""
         return self.digest is not None
@@ -214,10 +236,7 @@ def _parse(text: str | bytes, *, filename: str | None) -> ParsedDigest:
 def _apply_locked(plan: ImportPlan, *, user, force: bool) -> ImportResult:
     """Execute the plan; the caller holds the day's row lock and has checked the plan is current."""
     parsed, digest = plan.parsed, plan.digest
-    if digest is not None and digest.status == Digest.Status.SENDING:
-        raise DigestLockedError(
-            f"digest {digest.date.isoformat()} is being sent; wait until sending finishes, then import"
-        )
+    plan.check_not_sending()
     if plan.is_protected() and not force:
         raise DigestProtectedError(
             f"digest {digest.date.isoformat()} is {digest.status}: readers have it, so an import"
