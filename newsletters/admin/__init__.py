@@ -16,10 +16,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from newsletters import permalinks
 from newsletters.admin import delivery as admin_delivery
 from newsletters.admin import views as admin_views
 from newsletters.admin.forms import EntryAdminForm, format_authors
+from newsletters.authoring import permalinks
 from newsletters.models import Digest, Entry, Tag
 
 

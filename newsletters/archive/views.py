@@ -16,8 +16,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from newsletters.archive.search import MAX_QUERY_LENGTH, search_entries
+from newsletters.authoring.permalinks import find_paper
 from newsletters.models import Digest, Entry, Tag
-from newsletters.permalinks import find_paper
 from newsletters.templatetags.commentary import attach_commentary_html
 
 # The reader's choice of commentary language on digest pages, remembered in a cookie.

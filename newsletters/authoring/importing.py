@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from newsletters import permalinks
+from newsletters.authoring import permalinks
 from newsletters.authoring.repeats import find_earlier_appearances, normalise_title
 from newsletters.authoring.textformat import (
     DigestFormatError,

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from newsletters import permalinks
+from newsletters.authoring import permalinks
 from newsletters.delivery.planning import ready_entries
 from newsletters.models import Delivery, Digest, Entry, OldPermalink
 from tests.factories import make_digest, make_entry
