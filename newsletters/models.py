@@ -8,6 +8,11 @@ from django.utils.translation import gettext_lazy as _
 SLUG_MAX_LENGTH = 100
 
 
+def slug_base(title: str) -> str:
+    """The slug a title gives before any -2, -3 suffix that keeps it unique."""
+    return slugify(title, allow_unicode=True)[: SLUG_MAX_LENGTH - 6].strip("-") or "paper"
+
+
 class Tag(models.Model):
     slug = models.SlugField(_("slug"), max_length=64, unique=True, allow_unicode=True)
     name = models.CharField(_("name"), max_length=100, blank=True)
@@ -86,10 +91,21 @@ class Digest(models.Model):
         """Content may change until the send starts; after that the ledger depends on it."""
         return self.status in (self.Status.DRAFT, self.Status.SCHEDULED, self.Status.CANCELLED)
 
+    def is_protected(self) -> bool:
+        """Readers have (or are about to have) this day: changing it needs an explicit confirmation."""
+        return self.status in (self.Status.SCHEDULED, self.Status.SENDING, self.Status.SENT)
+
+    def was_received(self) -> bool:
+        """Some reader has this day in their mailbox (a cancelled send may have delivered some)."""
+        if self.is_published():
+            return True
+        return self.pk is not None and self.deliveries.filter(status=Delivery.Status.SENT).exists()
+
 
 class EntryQuerySet(models.QuerySet):
     def ready(self) -> "EntryQuerySet":
-        return self.filter(status=Entry.Status.READY)
+        """Entries to show and send: ready, and not withdrawn."""
+        return self.filter(status=Entry.Status.READY, withdrawn_at__isnull=True)
 
     def published(self) -> "EntryQuerySet":
         """Ready entries of digests that went out: what the public archive shows."""
@@ -129,6 +145,8 @@ class Entry(models.Model):
         Tag, verbose_name=_("tags"), related_name="entries", blank=True, through="EntryTag"
     )
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.READY)
+    # Set instead of deleting an entry readers received: its permalink then answers 410 Gone.
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -163,9 +181,15 @@ class Entry(models.Model):
 
     def unique_slug(self) -> str:
         """A slug made from the title that no other entry uses (paper, paper-2, ...)."""
-        base = slugify(self.title, allow_unicode=True)[: SLUG_MAX_LENGTH - 6].strip("-") or "paper"
+        base = slug_base(self.title)
         taken = set(
             Entry.objects.filter(slug__startswith=base).exclude(pk=self.pk).values_list("slug", flat=True)
+        )
+        # Old permalinks of other entries stay theirs: an emailed link must not change paper.
+        taken.update(
+            OldPermalink.objects.filter(key__startswith=base)
+            .exclude(entry_id=self.pk)
+            .values_list("key", flat=True)
         )
         slug, n = base, 1
         while slug in taken:
@@ -232,6 +256,20 @@ class EntryTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry_id} #{self.tag_id}"
+
+
+class OldPermalink(models.Model):
+    """A key (slug or arXiv id) a paper's page once had; /papers/<key>/ redirects to the current one."""
+
+    key = models.CharField(max_length=SLUG_MAX_LENGTH, unique=True)
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="old_permalinks")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.entry_id}"
 
 
 # --- Delivery ---------------------------------------------------------------------

@@ -8,17 +8,29 @@ sending or importing: they call the authoring and delivery functions.
 import functools
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from newsletters.admin import delivery as admin_delivery
 from newsletters.admin import views as admin_views
 from newsletters.admin.forms import EntryAdminForm, format_authors
+from newsletters.authoring import permalinks
 from newsletters.models import Digest, Entry, Tag
+
+
+def withdrawn_message(count: int) -> str:
+    return ngettext(
+        "%(count)d entry was already sent to readers, so it was withdrawn instead of deleted:"
+        " its page now answers 410 Gone and it is left out of pages, feeds and future emails.",
+        "%(count)d entries were already sent to readers, so they were withdrawn instead of deleted:"
+        " their pages now answer 410 Gone and they are left out of pages, feeds and future emails.",
+        count,
+    ) % {"count": count}
 
 
 def _tag_list(entry: Entry) -> str:
@@ -94,6 +106,27 @@ class EntryAdmin(admin.ModelAdmin):
         if not change and obj.created_by_id is None:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if change:
+            permalinks.keep_old_keys(
+                entry=obj,
+                old_title=form.initial.get("title", obj.title),
+                old_arxiv_id=form.initial.get("arxiv_id", ""),
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Entry) -> None:
+        # Readers have this entry's link in their mail: withdraw it (410 Gone) rather than delete it.
+        permalinks.remove_entries(entries=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Entry]) -> None:
+        deleted, withdrawn = permalinks.remove_entries(entries=list(queryset.select_related("digest")))
+        if withdrawn:
+            self.message_user(request, withdrawn_message(withdrawn), messages.WARNING)
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int):
+        if Entry.objects.filter(pk=obj_id).exists():
+            self.message_user(request, withdrawn_message(1), messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:newsletters_entry_change", args=[obj_id]))
+        return super().response_delete(request, obj_display, obj_id)
 
     def save_related(self, request: HttpRequest, form: EntryAdminForm, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -162,6 +195,21 @@ class DigestAdmin(admin.ModelAdmin):
     @admin.display(description=_("entries"), ordering="entry_count")
     def entry_count(self, digest: Digest) -> int:
         return digest.entry_count
+
+    def has_delete_permission(self, request: HttpRequest, obj: Digest | None = None) -> bool:
+        # A day readers received keeps its page and its entries' permalinks: it is never deleted.
+        return super().has_delete_permission(request, obj) and not (obj and obj.was_received())
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Digest]) -> None:
+        kept = [digest for digest in queryset if digest.was_received()]
+        if kept:
+            self.message_user(
+                request,
+                _("Not deleted, because readers received them: %(days)s.")
+                % {"days": ", ".join(str(digest) for digest in kept)},
+                messages.ERROR,
+            )
+        queryset.exclude(pk__in=[digest.pk for digest in kept]).delete()
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view

@@ -206,11 +206,16 @@ def duplicate_arxiv_message(other: Entry) -> str:
     )
 
 
+# A day is a few dozen kilobytes; this is far above any real one and keeps a runaway paste cheap.
+MAX_IMPORT_CHARS = 500_000
+
+
 class DigestImportForm(forms.Form):
     text = forms.CharField(
         label=_("Digest text"),
         required=False,
         strip=False,
+        max_length=MAX_IMPORT_CHARS,
         widget=forms.Textarea(attrs={"rows": 20, "class": "digest-text", "spellcheck": "false"}),
         help_text=_("Paste a whole day: the date line, then each entry ending with its #tag line."),
     )
@@ -221,6 +226,16 @@ class DigestImportForm(forms.Form):
         if not cleaned.get("text", "").strip() and not cleaned.get("file"):
             raise ValidationError(_("Paste the digest text or choose a file."), code="required")
         return cleaned
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload and upload.size > MAX_IMPORT_CHARS:
+            raise ValidationError(
+                _("The file is larger than %(limit)d bytes; a day's digest is much smaller."),
+                params={"limit": MAX_IMPORT_CHARS},
+                code="max_length",
+            )
+        return upload
 
 
 class ArxivLookupForm(forms.Form):

@@ -1,6 +1,6 @@
 """Admin-only views of the editor: markdown preview, tag autocomplete, text import, arXiv look-up.
 
-Each view parses the request, calls one function (render_markdown, import_digest_text,
+Each view parses the request, calls one function (render_markdown, plan/apply_digest_import,
 fetch_arxiv_paper) and renders or redirects. admin/__init__.py wires them into the admin's URLs
 behind admin_site.admin_view, so all of them are staff-only and CSRF-protected.
 """
@@ -8,24 +8,29 @@ behind admin_site.admin_view, so all of them are staff-only and CSRF-protected.
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from newsletters.admin.forms import ArxivLookupForm, DigestImportForm, duplicate_arxiv_message, format_authors
+from newsletters.authoring import repeats
 from newsletters.authoring.arxiv import ArxivError, ArxivIdError, ArxivNotFound, ArxivPaper, fetch_arxiv_paper
 from newsletters.authoring.importing import (
     DigestLockedError,
+    ImportPlan,
     ImportResult,
-    import_digest_text,
-    normalise_title,
+    StaleImportError,
+    apply_digest_import,
+    plan_digest_import,
 )
 from newsletters.authoring.textformat import DigestFormatError
 from newsletters.models import Digest, Entry, Tag
@@ -34,26 +39,12 @@ from newsletters.rendering import render_markdown
 
 def find_earlier_appearances(entry: Entry) -> list[Entry]:
     """Entries of earlier digests with this entry's arXiv id or (normalised) title, newest first."""
-    key = normalise_title(entry.title or "")
-    arxiv_id = (entry.arxiv_id or "").strip()
-    if not key and not arxiv_id:
-        return []
-    match = Q()
-    if key:
-        # Narrow in the database by the longest word, then compare normalised titles here.
-        match |= Q(title__icontains=max(key.split(), key=len))
-    if arxiv_id:
-        match |= Q(arxiv_id=arxiv_id)
-    earlier = Entry.objects.filter(match, digest__isnull=False).select_related("digest")
-    if entry.pk:
-        earlier = earlier.exclude(pk=entry.pk)
-    if entry.digest_id:
-        earlier = earlier.filter(digest__date__lt=entry.digest.date)
-    return [
-        other
-        for other in earlier.order_by("-digest__date", "position")
-        if (arxiv_id and other.arxiv_id == arxiv_id) or (key and normalise_title(other.title) == key)
-    ]
+    return repeats.find_earlier_appearances(
+        title=entry.title,
+        arxiv_id=entry.arxiv_id,
+        before=entry.digest.date if entry.digest_id else None,
+        exclude_pk=entry.pk,
+    )
 
 
 def earlier_appearance_links(entries: list[Entry]) -> str:
@@ -92,13 +83,26 @@ def tag_autocomplete(request: HttpRequest) -> JsonResponse:
     )
 
 
-def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> HttpResponse:
-    """Paste or upload a day's digest text; import it whole or store nothing."""
+IMPORT_PREVIEW_SALT = "newsletters.import-preview"
+IMPORT_PREVIEW_MAX_AGE = 60 * 60
+STALE_PREVIEW = gettext_lazy(
+    "The day changed since the preview (or the preview is too old). Check the changes below again,"
+    " then confirm."
+)
 
+
+def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> HttpResponse:
+    """Paste or upload a day's digest text; an existing day shows its changes first, applied on Confirm.
+
+    The confirm form carries the text (only ever re-parsed) and a signed fingerprint of the plan
+    that was previewed: the day as stored plus the text. If either differs now, nothing is applied
+    and the current changes are previewed again, so a double click or another editor's save never
+    applies something the editor did not see.
+    """
     if not (model_admin.has_add_permission(request) and model_admin.has_change_permission(request)):
         raise PermissionDenied
     form = DigestImportForm(request.POST or None, request.FILES or None)
-    error_detail = None
+    error_detail = plan = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         if upload:
@@ -108,16 +112,25 @@ def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Htt
             data = shown_text = form.cleaned_data["text"]
             filename = None
         try:
-            result = import_digest_text(data, filename=filename, user=request.user)
+            plan = plan_digest_import(data, filename=filename)
+            plan.check_not_sending()
+            confirmed = request.POST.get("confirm") == "1"
+            if confirmed and not _previewed(request.POST.get("plan", ""), plan):
+                form.add_error(None, STALE_PREVIEW)
+            elif confirmed or not plan.needs_confirmation():
+                result = apply_digest_import(plan, user=request.user, force=confirmed)
+                messages.success(request, import_summary(result))
+                return redirect("admin:newsletters_digest_change", result.digest.pk)
         except DigestFormatError as error:
             where = {"line": error.line, "message": error.message}
             form.add_error(None, _("line %(line)d: %(message)s") % where)
             error_detail = _quoted_line(shown_text, error.line)
         except DigestLockedError as error:
             form.add_error(None, str(error))
-        else:
-            messages.success(request, import_summary(result))
-            return redirect("admin:newsletters_digest_change", result.digest.pk)
+            plan = None
+        except StaleImportError:
+            form.add_error(None, STALE_PREVIEW)
+            plan = plan_digest_import(data, filename=filename)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -125,7 +138,51 @@ def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Htt
         "form": form,
         "error_detail": error_detail,
     }
+    if plan is not None:
+        context.update(
+            title=_("Check the changes to %(date)s") % {"date": plan.parsed.date.isoformat()},
+            plan=plan,
+            rows=_preview_rows(plan),
+            pasted_text=shown_text,
+            plan_token=signing.TimestampSigner(salt=IMPORT_PREVIEW_SALT).sign(plan.fingerprint),
+        )
     return TemplateResponse(request, "admin/newsletters/digest/import.html", context)
+
+
+def _previewed(token: str, plan: ImportPlan) -> bool:
+    """Whether the token was signed here, lately, for exactly this plan (this text over this day)."""
+    try:
+        signed = signing.TimestampSigner(salt=IMPORT_PREVIEW_SALT).unsign(
+            token, max_age=IMPORT_PREVIEW_MAX_AGE
+        )
+    except signing.BadSignature:
+        return False
+    return constant_time_compare(signed, plan.fingerprint)
+
+
+PREVIEW_ACTIONS = {
+    "create": gettext_lazy("New"),
+    "update": gettext_lazy("Changed"),
+    "unchanged": gettext_lazy("Unchanged"),
+    "remove": gettext_lazy("Deleted"),
+    "withdraw": gettext_lazy("Withdrawn (readers received it: its page will answer 410 Gone)"),
+}
+
+
+def _preview_rows(plan: ImportPlan) -> list[dict]:
+    """The plan as the preview shows it: one row per entry, with its changes and earlier appearances."""
+    return [
+        {
+            "action": planned.action,
+            "label": PREVIEW_ACTIONS[planned.action],
+            "title": planned.title,
+            "position": planned.position,
+            "entry": planned.entry,
+            "changes": planned.changes,
+            "earlier": earlier_appearance_links(earlier) if earlier else "",
+        }
+        for planned, earlier in zip(plan.entries, plan.earlier_appearances(), strict=True)
+    ]
 
 
 def _quoted_line(text: str, line: int) -> dict | None:

@@ -1,7 +1,8 @@
 """The public archive: home, archive, digest, paper, tag and search pages.
 
 Only what went out is public (Digest.objects.published(), Entry.objects.published());
-anything else answers 404, except to staff, who see it under a "draft preview" banner.
+anything else answers 404, except to staff, who see it under a "draft preview" banner. A paper
+readers received and the editor withdrew answers 410 Gone; an old key of a paper redirects (301).
 """
 
 import datetime
@@ -10,11 +11,12 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from newsletters.archive.search import MAX_QUERY_LENGTH, search_entries
+from newsletters.authoring.permalinks import find_paper
 from newsletters.models import Digest, Entry, Tag
 from newsletters.templatetags.commentary import attach_commentary_html
 
@@ -104,16 +106,18 @@ def digest_detail(request: HttpRequest, date: datetime.date) -> HttpResponse:
 
 @require_GET
 def paper_detail(request: HttpRequest, key: str) -> HttpResponse:
-    # An arXiv id wins over a slug; both name the same page, the canonical link says which is preferred.
-    candidates = list(Entry.objects.with_listing_data().filter(Q(arxiv_id=key) | Q(slug=key))[:2])
-    if not candidates:
+    entry, moved = find_paper(key)
+    if entry is None:
         raise Http404("No such paper.")
-    entry = next((entry for entry in candidates if entry.arxiv_id == key), candidates[0])
-    published = (
-        entry.status == Entry.Status.READY and entry.digest is not None and entry.digest.is_published()
-    )
+    received = entry.digest is not None and entry.digest.was_received()
+    if entry.withdrawn_at is not None and received:
+        # Gone, not missing: readers have this link in their mail, so say what it was and where its day is.
+        return render(request, "newsletters/paper_gone.html", {"entry": entry}, status=410)
+    published = entry.status == Entry.Status.READY and received and entry.digest.is_published()
     if not published and not request.user.is_staff:
         raise Http404("No such paper.")
+    if moved:
+        return redirect(entry.get_absolute_url(), permanent=True)
     language = commentary_language(request)
     attach_commentary_html([entry])
     context = {"entry": entry, "preview": not published, "commentary_language": language}

@@ -1,14 +1,22 @@
 """Digest text <-> database: import a day's text into Digest/Entry rows, and export it back.
 
 textformat.py does the parsing and writing; this module maps its values onto rows. An import
-is all or nothing (one transaction, parsed before the first write) and updates the day in
-place: entries are matched by title, so re-importing a corrected file never duplicates.
+is planned first (plan_digest_import: parsed, compared with the day, nothing written) and then
+applied (apply_digest_import executes exactly that plan, in one transaction, refusing if the
+day changed since): the preview the editor confirms is the plan that runs. It updates the day
+in place (entries matched by title, then authors), so re-importing never duplicates; it never
+deletes an entry readers received (permalinks withdraws it), and it must not change a
+scheduled or sent day unless forced.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from newsletters.authoring import permalinks
+from newsletters.authoring.repeats import find_earlier_appearances, normalise_title
 from newsletters.authoring.textformat import (
     DigestFormatError,
     ParsedDigest,
@@ -24,6 +32,118 @@ class DigestLockedError(ValueError):
     """The digest is being sent: its entries are what the delivery ledger points at."""
 
 
+class DigestProtectedError(ValueError):
+    """The day is scheduled or was sent: readers have it, so changing it needs an explicit force."""
+
+
+class StaleImportError(ValueError):
+    """The day changed since its import was planned (another editor saved): plan again."""
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    old: str
+    new: str
+
+
+@dataclass
+class PlannedEntry:
+    """One line of the plan: what the import does to one entry."""
+
+    action: str  # one of ACTIONS
+    title: str
+    position: int | None = None
+    entry: Entry | None = None
+    parsed: ParsedEntry | None = None
+    changes: tuple[FieldChange, ...] = ()
+
+
+ACTIONS = ("create", "update", "unchanged", "remove", "withdraw")
+
+
+@dataclass
+class ImportPlan:
+    """Everything an import will do, computed without writing; applying executes exactly this."""
+
+    parsed: ParsedDigest
+    digest: Digest | None
+    entries: list[PlannedEntry]
+    fingerprint: str  # of the day as read and of the text: confirm only what was previewed
+
+    def count(self, *actions: str) -> int:
+        return sum(1 for planned in self.entries if planned.action in actions)
+
+    @property
+    def count_created(self) -> int:
+        return self.count("create")
+
+    @property
+    def count_updated(self) -> int:
+        return self.count("update")
+
+    @property
+    def count_removed(self) -> int:
+        return self.count("remove", "withdraw")
+
+    @property
+    def count_unchanged(self) -> int:
+        return self.count("unchanged")
+
+    def check_not_sending(self) -> None:
+        """Refuse a day being sent: its entries are what the delivery ledger points at."""
+        if self.digest is not None and self.digest.status == Digest.Status.SENDING:
+            day = self.digest.date.isoformat()
+            raise DigestLockedError(f"digest {day} is being sent; wait until sending finishes, then import")
+
+    def needs_confirmation(self) -> bool:
+        """Any import over an existing day is previewed first; a brand-new day may go in directly."""
+        return self.digest is not None
+
+    def is_protected(self) -> bool:
+        return self.digest is not None and self.digest.is_protected()
+
+    def earlier_appearances(self) -> list[list[Entry]]:
+        """For each planned entry, the entries of earlier days with its title or arXiv id."""
+        return [
+            []
+            if planned.action in ("remove", "withdraw")
+            else find_earlier_appearances(
+                title=planned.title,
+                arxiv_id=planned.entry.arxiv_id if planned.entry else "",
+                before=self.parsed.date,
+                exclude_pk=planned.entry.pk if planned.entry else None,
+            )
+            for planned in self.entries
+        ]
+
+    def lines(self) -> list[str]:
+        """The plan for a terminal: one line per entry, the old and new text of each change, repeats."""
+        labels = {
+            "create": "+ create",
+            "update": "~ update",
+            "unchanged": "= unchanged",
+            "remove": "- delete",
+            "withdraw": "- withdraw (readers received it; its page will answer 410 Gone)",
+        }
+        lines = []
+        if self.is_protected():
+            lines.append(
+                f"  ! digest {self.parsed.date.isoformat()} is {self.digest.status}: applying needs --force"
+            )
+        for planned, earlier in zip(self.entries, self.earlier_appearances(), strict=True):
+            where = f"#{planned.position} " if planned.position else ""
+            lines.append(f"  {labels[planned.action]} {where}{planned.title}")
+            for change in planned.changes:
+                lines.append(f"      {change.name}:")
+                lines.extend(f"        - {line}" for line in change.old.splitlines() or [""])
+                lines.extend(f"        + {line}" for line in change.new.splitlines() or [""])
+            if earlier:
+                days = ", ".join(other.digest.date.isoformat() for other in earlier)
+                lines.append(f"      ! already featured on {days}")
+        return lines
+
+
 @dataclass
 class ImportResult:
     digest: Digest
@@ -33,6 +153,20 @@ class ImportResult:
     entries_removed: int = 0
     entries_unchanged: int = 0
     dry_run: bool = False
+    plan: ImportPlan | None = None
+
+    @classmethod
+    def of_plan(cls, plan: ImportPlan, *, digest: Digest, dry_run: bool = False) -> "ImportResult":
+        return cls(
+            digest=digest,
+            created=plan.digest is None,
+            entries_created=plan.count("create"),
+            entries_updated=plan.count("update"),
+            entries_removed=plan.count("remove", "withdraw"),
+            entries_unchanged=plan.count("unchanged"),
+            dry_run=dry_run,
+            plan=plan,
+        )
 
     def summary(self) -> str:
         """One line for the editor: what the import did (or, in a dry run, would do)."""
@@ -48,66 +182,188 @@ class ImportResult:
 
 
 def import_digest_text(
-    text: str | bytes, *, filename: str | None = None, user=None, dry_run: bool = False
+    text: str | bytes,
+    *,
+    filename: str | None = None,
+    user=None,
+    dry_run: bool = False,
+    force: bool = False,
 ) -> ImportResult:
-    """Create or update the digest of the text's day so that its entries are exactly the file's."""
+    """Create or update the digest of the text's day so that its entries are exactly the file's.
+
+    A scheduled or sent day is changed only with force=True; a dry run stores nothing.
+    """
+    parsed = _parse(text, filename=filename)
+    if dry_run:
+        plan = _plan(parsed, digest=Digest.objects.filter(date=parsed.date).first())
+        digest = plan.digest or Digest(date=parsed.date, date_format=parsed.date_format)
+        return ImportResult.of_plan(plan, digest=digest, dry_run=True)
+    with transaction.atomic():
+        digest = Digest.objects.select_for_update().filter(date=parsed.date).first()
+        return _apply_locked(_plan(parsed, digest=digest), user=user, force=force)
+
+
+def plan_digest_import(text: str | bytes, *, filename: str | None = None) -> ImportPlan:
+    """Parse the text and work out what importing it would do to its day, writing nothing."""
+    parsed = _parse(text, filename=filename)
+    return _plan(parsed, digest=Digest.objects.filter(date=parsed.date).first())
+
+
+def apply_digest_import(plan: ImportPlan, *, user=None, force: bool = False) -> ImportResult:
+    """Execute the plan, all or nothing, if the day is still as it was when planned.
+
+    Raises StaleImportError when another editor changed the day since: plan (and preview) again.
+    """
+    with transaction.atomic():
+        digest = Digest.objects.select_for_update().filter(date=plan.parsed.date).first()
+        if _plan(plan.parsed, digest=digest).fingerprint != plan.fingerprint:
+            raise StaleImportError(
+                f"digest {plan.parsed.date.isoformat()} changed since these changes were previewed;"
+                " check the new preview"
+            )
+        return _apply_locked(plan, user=user, force=force)
+
+
+def _parse(text: str | bytes, *, filename: str | None) -> ParsedDigest:
     if isinstance(text, bytes):
         parsed = parse_digest_bytes(text, filename=filename)
     else:
         parsed = parse_digest_text(text, filename=filename)
     _check_fits_columns(parsed, filename=filename)
+    return parsed
 
-    with transaction.atomic():
-        digest, created = Digest.objects.select_for_update().get_or_create(
-            date=parsed.date, defaults={"date_format": parsed.date_format}
+
+def _apply_locked(plan: ImportPlan, *, user, force: bool) -> ImportResult:
+    """Execute the plan; the caller holds the day's row lock and has checked the plan is current."""
+    parsed, digest = plan.parsed, plan.digest
+    plan.check_not_sending()
+    if plan.is_protected() and not force:
+        raise DigestProtectedError(
+            f"digest {digest.date.isoformat()} is {digest.status}: readers have it, so an import"
+            " changes it only when forced, after a look at the changes (--dry-run)"
         )
-        if digest.status == Digest.Status.SENDING:
-            raise DigestLockedError(
-                f"digest {digest.date.isoformat()} is being sent; wait until sending finishes, then import"
-            )
-        if digest.date_format != parsed.date_format:
-            digest.date_format = parsed.date_format
-            digest.save(update_fields=["date_format", "updated_at"])
+    if digest is None:
+        try:
+            with transaction.atomic():
+                digest = Digest.objects.create(date=parsed.date, date_format=parsed.date_format)
+        except IntegrityError as exc:  # another import created the day a moment ago
+            raise StaleImportError(f"digest {parsed.date.isoformat()} was just created; preview it") from exc
+    elif digest.date_format != parsed.date_format:
+        digest.date_format = parsed.date_format
+        digest.save(update_fields=["date_format", "updated_at"])
+    _execute(plan, digest=digest, user=user)
+    return ImportResult.of_plan(plan, digest=digest)
 
-        result = ImportResult(digest=digest, created=created, dry_run=dry_run)
-        existing = list(digest.entries.prefetch_related("entry_tags__tag"))
-        matches = _match_by_title(parsed.entries, existing)
-        for position, parsed_entry in enumerate(parsed.entries, start=1):
-            entry = matches.get(position)
-            if entry is None:
-                entry = Entry(digest=digest, created_by=user)
-                _copy_fields(parsed_entry, entry, position)
-                entry.save()
-                entry.set_tags(list(parsed_entry.tags))
-                result.entries_created += 1
-                continue
-            fields_changed = _copy_fields(parsed_entry, entry, position)
-            if fields_changed:
-                entry.save(update_fields=[*fields_changed, "updated_at"])
-            tags_changed = [tag.slug for tag in entry.ordered_tags()] != list(
-                dict.fromkeys(parsed_entry.tags)
-            )
-            if tags_changed:
-                entry.set_tags(list(parsed_entry.tags))
-            if fields_changed or tags_changed:
-                result.entries_updated += 1
-            else:
-                result.entries_unchanged += 1
 
-        kept = {entry.pk for entry in matches.values()}
-        removed = [entry.pk for entry in existing if entry.pk not in kept]
-        if removed:
-            Entry.objects.filter(pk__in=removed).delete()
-        result.entries_removed = len(removed)
+def _plan(parsed: ParsedDigest, *, digest: Digest | None) -> ImportPlan:
+    existing = []
+    if digest is not None:
+        # Live entries first, so a withdrawn namesake is matched only when no live one is.
+        existing = sorted(
+            digest.entries.prefetch_related("entry_tags__tag"),
+            key=lambda entry: (entry.withdrawn_at is not None, entry.position, entry.pk),
+        )
+    received = digest is not None and digest.was_received()
+    matches = _match(parsed.entries, existing)
+    planned = []
+    for position, parsed_entry in enumerate(parsed.entries, start=1):
+        entry = matches.get(position)
+        if entry is None:
+            planned.append(PlannedEntry("create", parsed_entry.title, position, parsed=parsed_entry))
+            continue
+        changes = _changes(parsed_entry, entry, position)
+        action = "update" if changes else "unchanged"
+        planned.append(PlannedEntry(action, parsed_entry.title, position, entry, parsed_entry, changes))
+    kept = {entry.pk for entry in matches.values()}
+    gone = [entry for entry in existing if entry.pk not in kept and entry.withdrawn_at is None]
+    if gone:
+        removal = "withdraw" if received else "remove"
+        planned.extend(PlannedEntry(removal, entry.title, entry=entry) for entry in gone)
+    return ImportPlan(parsed, digest, planned, _fingerprint(parsed, digest, existing, received))
 
-        if dry_run:
-            transaction.set_rollback(True)
-    return result
+
+def _execute(plan: ImportPlan, *, digest: Digest, user) -> None:
+    for planned in plan.entries:
+        if planned.action == "create":
+            entry = Entry(digest=digest, created_by=user)
+            _copy_fields(planned.parsed, entry, planned.position)
+            entry.save()
+            entry.set_tags(list(planned.parsed.tags))
+        elif planned.action == "update":
+            entry, old_title = planned.entry, planned.entry.title
+            names = {change.name for change in planned.changes}
+            fields = _copy_fields(planned.parsed, entry, planned.position)
+            if "withdrawn" in names:
+                entry.withdrawn_at = None
+                fields.append("withdrawn_at")
+            if fields:
+                entry.save(update_fields=[*fields, "updated_at"])
+            if "tags" in names:
+                entry.set_tags(list(planned.parsed.tags))
+            permalinks.keep_old_keys(entry=entry, old_title=old_title)
+    removed = [planned.entry for planned in plan.entries if planned.action in ("remove", "withdraw")]
+    if removed:
+        permalinks.remove_entries(entries=removed)
+
+
+def _changes(parsed_entry: ParsedEntry, entry: Entry, position: int) -> tuple[FieldChange, ...]:
+    """What the file changes in the entry, as text the editor can read (old, new)."""
+    old = {**_text_fields(entry), "tags": " ".join(f"#{tag.slug}" for tag in entry.ordered_tags())}
+    new = {
+        "title": parsed_entry.title,
+        "authors": ", ".join(parsed_entry.authors),
+        "abstract": parsed_entry.abstract,
+        "commentary_ko": parsed_entry.commentary_ko,
+        "commentary_en": parsed_entry.commentary_en,
+        "tags": " ".join(f"#{tag}" for tag in dict.fromkeys(parsed_entry.tags)),
+        "position": str(position),
+    }
+    changes = [FieldChange(name, old[name], new[name]) for name in new if old[name] != new[name]]
+    if entry.withdrawn_at is not None:
+        changes.append(FieldChange("withdrawn", "withdrawn", "published again"))
+    return tuple(changes)
+
+
+def _text_fields(entry: Entry) -> dict[str, str]:
+    return {
+        "title": entry.title,
+        "authors": ", ".join(entry.authors),
+        "abstract": entry.abstract,
+        "commentary_ko": entry.commentary_ko,
+        "commentary_en": entry.commentary_en,
+        "position": str(entry.position),
+    }
+
+
+def _fingerprint(parsed: ParsedDigest, digest: Digest | None, existing: list[Entry], received: bool) -> str:
+    """A hash of the day as stored (every field an import reads) and of the parsed text."""
+    day = None
+    if digest is not None:
+        day = [digest.pk, digest.status, digest.date_format, str(digest.updated_at), received]
+    rows = [
+        [
+            entry.pk,
+            _text_fields(entry),
+            entry.authors,
+            [tag.slug for tag in entry.ordered_tags()],
+            entry.status,
+            str(entry.withdrawn_at),
+            str(entry.updated_at),
+        ]
+        for entry in existing
+    ]
+    text = [
+        parsed.date.isoformat(),
+        parsed.date_format,
+        [(e.title, e.authors, e.abstract, e.commentary_ko, e.commentary_en, e.tags) for e in parsed.entries],
+    ]
+    payload = json.dumps([day, rows, text], ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def export_digest_text(digest: Digest) -> str:
     """The digest's entries (by position, tags in the editor's order) in the text format."""
-    entries = digest.entries.order_by("position", "pk").prefetch_related("entry_tags__tag")
+    entries = digest.ordered_entries().filter(withdrawn_at__isnull=True).prefetch_related("entry_tags__tag")
     parsed = ParsedDigest(
         date=digest.date,
         date_format=digest.date_format,
@@ -126,9 +382,26 @@ def export_digest_text(digest: Digest) -> str:
     return format_digest_text(parsed)
 
 
-def normalise_title(title: str) -> str:
-    """A title compared loosely: case and runs of whitespace do not matter."""
-    return " ".join(title.split()).casefold()
+def _match(parsed_entries: tuple[ParsedEntry, ...], existing: list[Entry]) -> dict[int, Entry]:
+    """Map 1-based file positions to existing entries: exact titles, then loose ones, then authors.
+
+    The last pass lets a corrected title update its entry (keeping its history and old link)
+    instead of removing it and creating another; it only pairs an author list found once on
+    each side.
+    """
+    matches = _match_by_title(parsed_entries, existing)
+    unclaimed = [entry for entry in existing if entry not in matches.values()]
+    open_positions = [p for p in range(1, len(parsed_entries) + 1) if p not in matches]
+    for position in open_positions:
+        authors = list(parsed_entries[position - 1].authors)
+        if not authors:
+            continue
+        same_file = [p for p in open_positions if list(parsed_entries[p - 1].authors) == authors]
+        same_day = [entry for entry in unclaimed if entry.authors == authors]
+        if len(same_file) == 1 and len(same_day) == 1:
+            matches[position] = same_day[0]
+            unclaimed.remove(same_day[0])
+    return matches
 
 
 def _match_by_title(parsed_entries: tuple[ParsedEntry, ...], existing: list[Entry]) -> dict[int, Entry]:

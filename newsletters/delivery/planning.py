@@ -90,7 +90,7 @@ def active_readers(chunk_size: int = AUDIENCE_CHUNK) -> Iterator[list[tuple[int,
 
 def ready_entries(digest: Digest) -> list[tuple[int, frozenset[int]]]:
     """The digest's ready entries as (id, tag ids), in the editor's order."""
-    entry_ids = list(digest.ordered_entries().filter(status=Entry.Status.READY).values_list("pk", flat=True))
+    entry_ids = list(digest.ordered_entries().ready().values_list("pk", flat=True))
     entry_tags: dict[int, set[int]] = defaultdict(set)
     for entry_id, tag_id in EntryTag.objects.filter(entry_id__in=entry_ids).values_list("entry_id", "tag_id"):
         entry_tags[entry_id].add(tag_id)

@@ -1,14 +1,20 @@
 """Import digest text files, one day per file, so an editor can write a whole day offline.
 
 Each file is imported on its own: a bad file is reported as FILE:LINE: message and leaves no
-trace, the others still go in, and the exit status says whether anything failed.
+trace, the others still go in, and the exit status says whether anything failed. A day readers
+have (scheduled or sent) is changed only with --force; --dry-run prints every change first.
 """
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from newsletters.authoring.importing import DigestLockedError, import_digest_text
+from newsletters.authoring.importing import (
+    DigestLockedError,
+    DigestProtectedError,
+    StaleImportError,
+    import_digest_text,
+)
 from newsletters.authoring.textformat import DigestFormatError
 
 
@@ -18,23 +24,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE", help="digest text file(s)")
         parser.add_argument(
-            "--dry-run", action="store_true", help="parse and report what would change, without writing"
+            "--dry-run",
+            action="store_true",
+            help="print every change it would make; store nothing",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="also change a day that is scheduled or was sent to readers"
         )
 
-    def handle(self, *args, files: list[str], dry_run: bool, **options) -> None:
+    def handle(self, *args, files: list[str], dry_run: bool, force: bool, **options) -> None:
         failed = 0
         for name in files:
             try:
                 data = Path(name).read_bytes()
-                result = import_digest_text(data, filename=name, dry_run=dry_run)
+                result = import_digest_text(data, filename=name, dry_run=dry_run, force=force)
             except DigestFormatError as exc:
                 failed += 1
                 self.stderr.write(str(exc))
                 continue
-            except (OSError, DigestLockedError) as exc:
+            except (OSError, DigestLockedError, DigestProtectedError, StaleImportError) as exc:
                 failed += 1
                 self.stderr.write(f"{name}: {exc}")
                 continue
             self.stdout.write(result.summary())
+            if dry_run:
+                for line in result.plan.lines():
+                    self.stdout.write(line)
         if failed:
             raise CommandError(f"{failed} of {len(files)} file(s) could not be imported; see the lines above")

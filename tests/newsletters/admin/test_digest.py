@@ -134,11 +134,16 @@ def test_importing_pasted_text_creates_the_digest_and_redirects_to_it(admin_clie
     assert [tag.slug for tag in entries[0].ordered_tags()] == ["diffusion", "generative-model"]
 
 
-def test_importing_an_uploaded_file_updates_the_same_day(admin_client):
+def test_importing_an_uploaded_file_over_its_day_previews_then_updates_it(admin_client):
     make_digest("2025-07-10")
     upload = SimpleUploadedFile("digest-2025-07-10.txt", GOOD_TEXT.encode(), content_type="text/plain")
 
-    response = admin_client.post(reverse("admin:newsletters_digest_import"), {"file": upload}, follow=True)
+    preview = admin_client.post(reverse("admin:newsletters_digest_import"), {"file": upload})
+    assert "2 new, 0 changed, 0 removed, 0 unchanged" in preview.content.decode()
+    assert not Entry.objects.exists()
+    confirm = {"text": preview.context["pasted_text"], "plan": preview.context["plan_token"], "confirm": "1"}
+
+    response = admin_client.post(reverse("admin:newsletters_digest_import"), confirm, follow=True)
 
     assert response.status_code == 200
     assert "Updated digest 2025-07-10: 2 created, 0 updated, 0 removed." in response.content.decode()

@@ -56,7 +56,8 @@ def test_import_digest_again_reports_what_changed(tmp_path: Path):
 
     out, _ = run("import_digest", str(edited))
 
-    assert out == "Updated digest 2025-03-03 (1 created, 0 updated, 1 removed)\n"
+    # Same authors, new title: a corrected title updates its entry rather than replacing it.
+    assert out == "Updated digest 2025-03-03 (0 created, 1 updated, 0 removed)\n"
     assert Entry.objects.count() == 3
 
 
@@ -104,8 +105,102 @@ def test_import_digest_reports_a_missing_file_and_fails(tmp_path: Path):
 def test_import_digest_dry_run_reports_without_writing():
     out, _ = run("import_digest", "--dry-run", str(GOOD))
 
-    assert out == "Would create digest 2025-03-03 (3 entries)\n"
+    assert out.splitlines() == [
+        "Would create digest 2025-03-03 (3 entries)",
+        "  + create #1 Attention Is Not All You Need: Pure Attention Loses Rank Doubly Exponentially"
+        " with Depth",
+        "  + create #2 Sparse Routing for Mixture-of-Experts at Scale",
+        "  + create #3 Learning Rate Warmup, Revisited",
+    ]
     assert row_counts() == {"Digest": 0, "Entry": 0, "EntryTag": 0, "Tag": 0}
+
+
+def stored_rows() -> list[tuple]:
+    return [
+        *Digest.objects.order_by("pk").values_list(),
+        *Entry.objects.order_by("pk").values_list(),
+        *EntryTag.objects.order_by("pk").values_list(),
+    ]
+
+
+def edited_copy(tmp_path: Path) -> Path:
+    text = GOOD.read_text("utf-8")
+    first_title = text.splitlines()[1]
+    edited = tmp_path / "edited.txt"
+    edited.write_text(
+        text.replace(first_title, "A Brand New Paper", 1).replace("\n(", "\n(Someone New, ", 1), "utf-8"
+    )
+    return edited
+
+
+def test_import_digest_over_a_sent_day_without_force_fails_and_changes_nothing(tmp_path: Path):
+    run("import_digest", str(GOOD))
+    Digest.objects.update(status=Digest.Status.SENT)
+    before = stored_rows()
+
+    with pytest.raises(CommandError):
+        run("import_digest", str(edited_copy(tmp_path)))
+
+    assert stored_rows() == before
+
+
+def test_import_digest_over_a_sent_day_says_why_and_how(tmp_path: Path):
+    run("import_digest", str(GOOD))
+    Digest.objects.update(status=Digest.Status.SENT)
+    err = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import_digest", str(edited_copy(tmp_path)), stdout=io.StringIO(), stderr=err)
+
+    assert "digest 2025-03-03 is sent" in err.getvalue()
+    assert "forced" in err.getvalue()
+
+
+def test_import_digest_with_force_changes_a_sent_day_and_withdraws_what_it_drops(tmp_path: Path):
+    run("import_digest", str(GOOD))
+    Digest.objects.update(status=Digest.Status.SENT)
+    first = Entry.objects.order_by("position").first()
+
+    out, _ = run("import_digest", "--force", str(edited_copy(tmp_path)))
+
+    assert out == "Updated digest 2025-03-03 (1 created, 0 updated, 1 removed)\n"
+    first.refresh_from_db()
+    assert first.withdrawn_at is not None
+    assert Entry.objects.filter(title="A Brand New Paper").exists()
+
+
+def test_import_digest_dry_run_prints_the_changes_with_old_and_new_text_and_stores_nothing(tmp_path: Path):
+    run("import_digest", str(GOOD))
+    Digest.objects.update(status=Digest.Status.SENT)
+    text = GOOD.read_text("utf-8")
+    abstract = text.splitlines()[3]
+    edited = tmp_path / "edited.txt"
+    edited.write_text(text.replace(abstract, "A corrected abstract."), "utf-8")
+    before = stored_rows()
+
+    out, _ = run("import_digest", "--dry-run", str(edited))
+
+    lines = out.splitlines()
+    assert lines[0] == "Would update digest 2025-03-03 (0 created, 1 updated, 0 removed)"
+    assert "  ! digest 2025-03-03 is sent: applying needs --force" in lines
+    update = next(i for i, line in enumerate(lines) if line.startswith("  ~ update #1 "))
+    assert lines[update + 1 : update + 4] == [
+        "      abstract:",
+        f"        - {abstract}",
+        "        + A corrected abstract.",
+    ]
+    assert stored_rows() == before
+
+
+def test_import_digest_dry_run_warns_of_a_paper_already_featured_on_an_earlier_day(tmp_path: Path):
+    text = GOOD.read_text("utf-8")
+    earlier = tmp_path / "earlier.txt"
+    earlier.write_text(text.replace("2025-03-03", "2025-02-01", 1), "utf-8")
+    run("import_digest", str(earlier))
+
+    out, _ = run("import_digest", "--dry-run", str(GOOD))
+
+    assert out.count("      ! already featured on 2025-02-01") == 3
 
 
 def test_export_digest_prints_the_text_that_was_imported():

@@ -8,7 +8,16 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 
-from newsletters.authoring.importing import DigestLockedError, export_digest_text, import_digest_text
+from newsletters.authoring.importing import (
+    DigestLockedError,
+    DigestProtectedError,
+    FieldChange,
+    StaleImportError,
+    apply_digest_import,
+    export_digest_text,
+    import_digest_text,
+    plan_digest_import,
+)
 from newsletters.authoring.textformat import DigestFormatError, ParsedDigest, format_digest_text
 from newsletters.models import Digest, Entry, EntryTag, Tag
 from tests.conftest import DATA_DIR, SAMPLE_CONTENT, digest_text_files
@@ -172,14 +181,125 @@ def test_a_digest_being_sent_refuses_an_import():
     assert Entry.objects.count() == 0
 
 
-def test_a_sent_digest_may_still_be_corrected():
+def day_rows() -> list[tuple]:
+    """Every stored value of every digest and entry, to show that nothing changed."""
+    digests = list(Digest.objects.order_by("pk").values_list())
+    entries = list(Entry.objects.order_by("pk").values_list())
+    tags = list(EntryTag.objects.order_by("pk").values_list("entry_id", "tag__slug", "position"))
+    return [*digests, *entries, *tags]
+
+
+@pytest.mark.parametrize("status", [Digest.Status.SENT, Digest.Status.SCHEDULED])
+def test_a_day_readers_have_is_not_changed_without_force(status: str):
+    import_digest_text(TWO_ENTRIES)
+    Digest.objects.update(status=status)
+    before = day_rows()
+
+    with pytest.raises(DigestProtectedError, match=f"is {status}"):
+        import_digest_text(TWO_ENTRIES.replace("First comment.", "First comment, corrected."))
+
+    assert day_rows() == before
+
+
+def test_a_sent_digest_may_be_corrected_when_forced():
     import_digest_text(TWO_ENTRIES)
     Digest.objects.update(status=Digest.Status.SENT)
 
-    import_digest_text(TWO_ENTRIES.replace("First comment.", "First comment, corrected."))
+    import_digest_text(TWO_ENTRIES.replace("First comment.", "First comment, corrected."), force=True)
 
     assert Entry.objects.get(title="First Paper").commentary_en == "First comment, corrected."
     assert Digest.objects.get().status == Digest.Status.SENT
+
+
+def test_an_entry_dropped_from_a_sent_day_is_withdrawn_not_deleted():
+    import_digest_text(TWO_ENTRIES)
+    Digest.objects.update(status=Digest.Status.SENT)
+    first_only = TWO_ENTRIES[: TWO_ENTRIES.index("Second Paper")]
+
+    result = import_digest_text(first_only, force=True)
+
+    assert result.entries_removed == 1
+    second = Entry.objects.get(title="Second Paper")
+    assert second.withdrawn_at is not None
+    assert export_digest_text(result.digest) == first_only
+
+
+def test_an_entry_dropped_from_a_draft_day_is_deleted():
+    import_digest_text(TWO_ENTRIES)
+
+    import_digest_text(TWO_ENTRIES[: TWO_ENTRIES.index("Second Paper")])
+
+    assert not Entry.objects.filter(title="Second Paper").exists()
+
+
+def test_a_withdrawn_entry_pasted_back_is_published_again_with_its_old_link():
+    import_digest_text(TWO_ENTRIES)
+    Digest.objects.update(status=Digest.Status.SENT)
+    slug = Entry.objects.get(title="Second Paper").slug
+    import_digest_text(TWO_ENTRIES[: TWO_ENTRIES.index("Second Paper")], force=True)
+
+    result = import_digest_text(TWO_ENTRIES, force=True)
+
+    assert (result.entries_created, result.entries_updated) == (0, 1)
+    second = Entry.objects.get(title="Second Paper")
+    assert (second.withdrawn_at, second.slug) == (None, slug)
+
+
+def test_a_corrected_title_updates_its_entry_and_keeps_the_old_link(client):
+    import_digest_text(TWO_ENTRIES)
+    Digest.objects.update(status=Digest.Status.SENT)
+    entry = Entry.objects.get(title="Second Paper")
+
+    result = import_digest_text(TWO_ENTRIES.replace("Second Paper", "The Second Paper"), force=True)
+
+    assert (result.entries_created, result.entries_updated, result.entries_removed) == (0, 1, 0)
+    entry.refresh_from_db()
+    assert (entry.title, entry.slug) == ("The Second Paper", "the-second-paper")
+    response = client.get("/papers/second-paper/")
+    assert (response.status_code, response["Location"]) == (301, "/papers/the-second-paper/")
+
+
+def test_the_plan_lists_created_updated_and_removed_entries_with_old_and_new_text():
+    import_digest_text(TWO_ENTRIES)
+    edited = TWO_ENTRIES.replace("First comment.", "First comment, corrected.").replace(
+        "Second Paper\n(Grace Hopper)", "Third Paper\n(Someone Else)"
+    )
+
+    plan = plan_digest_import(edited)
+
+    assert [(p.action, p.title) for p in plan.entries] == [
+        ("update", "First Paper"),
+        ("create", "Third Paper"),
+        ("remove", "Second Paper"),
+    ]
+    assert plan.entries[0].changes == (
+        FieldChange("commentary_en", "First comment.", "First comment, corrected."),
+    )
+
+
+def test_applying_a_plan_after_the_day_changed_is_refused_and_changes_nothing():
+    import_digest_text(TWO_ENTRIES)
+    plan = plan_digest_import(TWO_ENTRIES.replace("First comment.", "From the preview."))
+    Entry.objects.filter(title="First Paper").update(commentary_en="Another editor's fix.")
+    before = day_rows()
+
+    with pytest.raises(StaleImportError, match="changed since"):
+        apply_digest_import(plan)
+
+    assert day_rows() == before
+
+
+def test_applying_the_same_plan_twice_imports_once():
+    import_digest_text(TWO_ENTRIES)
+    plan = plan_digest_import(
+        TWO_ENTRIES + TWO_ENTRIES[TWO_ENTRIES.index("Second Paper") :].replace("Second", "Third")
+    )
+    apply_digest_import(plan)
+
+    with pytest.raises(StaleImportError):
+        apply_digest_import(plan)
+
+    assert Entry.objects.count() == 3
 
 
 def test_a_title_that_already_appears_in_another_digest_is_imported_anyway():
@@ -197,7 +317,9 @@ def test_a_dry_run_reports_the_changes_but_writes_nothing():
     import_digest_text(TWO_ENTRIES)
     before = row_counts()
 
-    result = import_digest_text(TWO_ENTRIES.replace("Second Paper", "Another Paper"), dry_run=True)
+    edited = TWO_ENTRIES.replace("Second Paper\n(Grace Hopper)", "Another Paper\n(Someone Else)")
+
+    result = import_digest_text(edited, dry_run=True)
 
     assert result.summary() == "Would update digest 2025-03-06 (1 created, 0 updated, 1 removed)"
     assert row_counts() == before
