@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from newsletters.authoring import history
 from newsletters.authoring.textformat import (
     DigestFormatError,
     ParsedDigest,
@@ -57,7 +58,8 @@ def import_digest_text(
         parsed = parse_digest_text(text, filename=filename)
     _check_fits_columns(parsed, filename=filename)
 
-    with transaction.atomic():
+    # Every entry the import changes keeps its previous version (history.py).
+    with history.recorded_import(date=parsed.date, user=user, filename=filename):
         digest, created = Digest.objects.select_for_update().get_or_create(
             date=parsed.date, defaults={"date_format": parsed.date_format}
         )

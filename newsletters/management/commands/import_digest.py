@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from newsletters.authoring import history
 from newsletters.authoring.importing import DigestLockedError, import_digest_text
 from newsletters.authoring.textformat import DigestFormatError
 
@@ -26,7 +27,8 @@ class Command(BaseCommand):
         for name in files:
             try:
                 data = Path(name).read_bytes()
-                result = import_digest_text(data, filename=name, dry_run=dry_run)
+                with history.acting_as(f"import_digest command, OS user {history.os_user()}"):
+                    result = import_digest_text(data, filename=name, dry_run=dry_run)
             except DigestFormatError as exc:
                 failed += 1
                 self.stderr.write(str(exc))
