@@ -116,6 +116,12 @@ def recorded_import(*, date: datetime.date, user=None, filename: str | None = No
         yield
 
 
+def describe_change(comment: str) -> None:
+    """Say what changed, in the revision being recorded (the admin's change message)."""
+    if reversion.is_active():
+        reversion.set_comment(comment)
+
+
 def keep_baseline(objects: Iterable[models.Model]) -> None:
     """Keep, as one revision, the current state of those objects that have no version at all."""
     by_model: dict[type[models.Model], list[models.Model]] = {}
