@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.humanize",
     "anymail",
+    "reversion",
     "newsletters",
     "subscribers",
 ]

@@ -1,3 +1,4 @@
+import reversion
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -235,6 +236,10 @@ class Entry(models.Model):
             EntryTag(entry=self, tag=existing[slug], position=position)
             for position, slug in enumerate(wanted)
         )
+        if reversion.is_active() and reversion.is_registered(Entry):
+            # bulk_create sends no signals, and the entry's version (taken when it was saved)
+            # still holds the old tags: take it again.
+            reversion.add_to_revision(self)
 
     @property
     def paper_url(self) -> str:

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from newsletters.admin import delivery as admin_delivery
 from newsletters.admin import views as admin_views
 from newsletters.admin.forms import EntryAdminForm, format_authors
+from newsletters.admin.history import HistoryAdminMixin
 from newsletters.authoring import permalinks
 from newsletters.models import Digest, Entry, Tag
 
@@ -52,7 +53,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(HistoryAdminMixin, admin.ModelAdmin):
     form = EntryAdminForm
     change_form_template = "admin/newsletters/entry/change_form.html"
     list_display = ["title", "digest", "position", "tag_list", "status"]
@@ -177,7 +178,7 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(Digest)
-class DigestAdmin(admin.ModelAdmin):
+class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/newsletters/digest/change_list.html"
     change_form_template = "admin/newsletters/digest/change_form.html"
     list_display = ["date", "status", "entry_count", "scheduled_at", "sent_at"]

@@ -9,13 +9,15 @@ deletes an entry readers received (permalinks withdraws it), and it must not cha
 scheduled or sent day unless forced.
 """
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from newsletters.authoring import permalinks
+from newsletters.authoring import history, permalinks
 from newsletters.authoring.repeats import find_earlier_appearances, normalise_title
 from newsletters.authoring.textformat import (
     DigestFormatError,
@@ -200,7 +202,7 @@ def import_digest_text(
         return ImportResult.of_plan(plan, digest=digest, dry_run=True)
     with transaction.atomic():
         digest = Digest.objects.select_for_update().filter(date=parsed.date).first()
-        return _apply_locked(_plan(parsed, digest=digest), user=user, force=force)
+        return _apply_locked(_plan(parsed, digest=digest), user=user, force=force, filename=filename)
 
 
 def plan_digest_import(text: str | bytes, *, filename: str | None = None) -> ImportPlan:
@@ -233,7 +235,7 @@ def _parse(text: str | bytes, *, filename: str | None) -> ParsedDigest:
     return parsed
 
 
-def _apply_locked(plan: ImportPlan, *, user, force: bool) -> ImportResult:
+def _apply_locked(plan: ImportPlan, *, user, force: bool, filename: str | None = None) -> ImportResult:
     """Execute the plan; the caller holds the day's row lock and has checked the plan is current."""
     parsed, digest = plan.parsed, plan.digest
     plan.check_not_sending()
@@ -242,17 +244,29 @@ def _apply_locked(plan: ImportPlan, *, user, force: bool) -> ImportResult:
             f"digest {digest.date.isoformat()} is {digest.status}: readers have it, so an import"
             " changes it only when forced, after a look at the changes (--dry-run)"
         )
-    if digest is None:
-        try:
-            with transaction.atomic():
-                digest = Digest.objects.create(date=parsed.date, date_format=parsed.date_format)
-        except IntegrityError as exc:  # another import created the day a moment ago
-            raise StaleImportError(f"digest {parsed.date.isoformat()} was just created; preview it") from exc
-    elif digest.date_format != parsed.date_format:
-        digest.date_format = parsed.date_format
-        digest.save(update_fields=["date_format", "updated_at"])
-    _execute(plan, digest=digest, user=user)
+    # Every entry the import changes keeps its previous version (history.py); an import that
+    # changes nothing records nothing (and costs no queries for it).
+    changes = plan.count("create", "update", "remove", "withdraw")
+    recording = history.recorded_import if changes else _nothing_to_record
+    with recording(date=parsed.date, user=user, filename=filename):
+        if digest is None:
+            try:
+                with transaction.atomic():
+                    digest = Digest.objects.create(date=parsed.date, date_format=parsed.date_format)
+            except IntegrityError as exc:  # another import created the day a moment ago
+                raise StaleImportError(
+                    f"digest {parsed.date.isoformat()} was just created; preview it"
+                ) from exc
+        elif digest.date_format != parsed.date_format:
+            digest.date_format = parsed.date_format
+            digest.save(update_fields=["date_format", "updated_at"])
+        _execute(plan, digest=digest, user=user)
     return ImportResult.of_plan(plan, digest=digest)
+
+
+@contextlib.contextmanager
+def _nothing_to_record(**kwargs) -> Iterator[None]:
+    yield
 
 
 def _plan(parsed: ParsedDigest, *, digest: Digest | None) -> ImportPlan:

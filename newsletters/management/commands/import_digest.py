@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from newsletters.authoring import history
 from newsletters.authoring.importing import (
     DigestLockedError,
     DigestProtectedError,
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         for name in files:
             try:
                 data = Path(name).read_bytes()
-                result = import_digest_text(data, filename=name, dry_run=dry_run, force=force)
+                with history.acting_as(f"import_digest command, OS user {history.os_user()}"):
+                    result = import_digest_text(data, filename=name, dry_run=dry_run, force=force)
             except DigestFormatError as exc:
                 failed += 1
                 self.stderr.write(str(exc))
