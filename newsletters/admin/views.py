@@ -30,6 +30,7 @@ from newsletters.authoring.importing import (
 from newsletters.authoring.textformat import DigestFormatError
 from newsletters.models import Digest, Entry, Tag
 from newsletters.rendering import render_markdown
+from newsletters.tasks import find_missing_arxiv_ids_after_commit
 
 
 def find_earlier_appearances(entry: Entry) -> list[Entry]:
@@ -116,6 +117,7 @@ def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Htt
         except DigestLockedError as error:
             form.add_error(None, str(error))
         else:
+            find_missing_arxiv_ids_after_commit(result.digest.pk)
             messages.success(request, import_summary(result))
             return redirect("admin:newsletters_digest_change", result.digest.pk)
     context = {

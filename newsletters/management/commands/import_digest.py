@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from newsletters.authoring.importing import DigestLockedError, import_digest_text
 from newsletters.authoring.textformat import DigestFormatError
+from newsletters.tasks import find_missing_arxiv_ids_after_commit
 
 
 class Command(BaseCommand):
@@ -35,6 +36,8 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(f"{name}: {exc}")
                 continue
+            if not dry_run:
+                find_missing_arxiv_ids_after_commit(result.digest.pk)
             self.stdout.write(result.summary())
         if failed:
             raise CommandError(f"{failed} of {len(files)} file(s) could not be imported; see the lines above")
