@@ -194,6 +194,10 @@ class Entry(models.Model):
         return reverse("newsletters:paper", kwargs={"key": self.permalink_key})
 
     @property
+    def arxiv_abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
     def arxiv_pdf_url(self) -> str:
         return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
 
