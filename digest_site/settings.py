@@ -215,6 +215,9 @@ ANYMAIL = {
 DIGEST_SEND_TIME = env_time("DIGEST_SEND_TIME", "07:00")
 ARXIV_API_URL = env_str("ARXIV_API_URL", "https://export.arxiv.org/api/query")
 ARXIV_TIMEOUT = env_float("ARXIV_TIMEOUT", 10.0)
+# Hugging Face Daily Papers (import_hf_daily, "Add from Hugging Face"): the API and its timeout.
+HF_DAILY_PAPERS_URL = env_str("HF_DAILY_PAPERS_URL", "https://huggingface.co/api/daily_papers")
+HF_TIMEOUT = env_float("HF_TIMEOUT", 10.0)
 
 # --- Subscribers -----------------------------------------------------------------
 # Confirmation links expire after 7 days; unsubscribe and preference links never do.

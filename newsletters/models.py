@@ -122,6 +122,10 @@ class Entry(models.Model):
         DRAFT = "draft", _("draft")
         READY = "ready", _("ready")
 
+    class Source(models.TextChoices):
+        EDITOR = "", _("the editor (text or admin)")
+        HUGGING_FACE = "hf", _("Hugging Face Daily Papers")
+
     digest = models.ForeignKey(
         Digest,
         verbose_name=_("digest"),
@@ -137,6 +141,8 @@ class Entry(models.Model):
     abstract = models.TextField(_("abstract"), blank=True)
     source_url = models.URLField(_("source URL"), max_length=500, blank=True)
     arxiv_id = models.CharField(_("arXiv id"), max_length=32, blank=True)
+    # Where the paper came from; a Hugging Face paper also links to its page there.
+    source = models.CharField(_("found on"), max_length=8, choices=Source.choices, default="", blank=True)
     # The permalink of a paper without an arXiv id; filled from the title when left empty.
     slug = models.SlugField(_("slug"), max_length=SLUG_MAX_LENGTH, blank=True, allow_unicode=True)
     commentary_ko = models.TextField(_("Korean commentary"), blank=True)
@@ -213,8 +219,19 @@ class Entry(models.Model):
         return reverse("newsletters:paper", kwargs={"key": self.permalink_key})
 
     @property
+    def arxiv_abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
     def arxiv_pdf_url(self) -> str:
         return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
+    def hf_paper_url(self) -> str:
+        """The paper's Hugging Face page, for entries that came from Daily Papers."""
+        if self.source == self.Source.HUGGING_FACE and self.arxiv_id:
+            return f"https://huggingface.co/papers/{self.arxiv_id}"
+        return ""
 
     def ordered_tags(self) -> list[Tag]:
         """Tags in the editor's order; uses prefetched entry_tags__tag when present."""

@@ -1,9 +1,16 @@
-"""Celery tasks for the daily send: thin wrappers around newsletters/delivery/."""
+"""Celery tasks: thin wrappers around newsletters/delivery/ (the daily send) and authoring/paper_links."""
+
+import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
+from newsletters.authoring import paper_links
+from newsletters.authoring.arxiv import ArxivUnavailable
 from newsletters.delivery import ledger, planning, schedule, sending
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -39,3 +46,23 @@ def send_due_digests() -> list[int]:
 @shared_task(ignore_result=True)
 def retry_failed(digest_id: int) -> int:
     return schedule.retry_failed(digest_id=digest_id)
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=4)
+def find_missing_arxiv_ids(self, digest_id: int) -> int:
+    try:
+        return len(paper_links.find_missing_arxiv_ids(digest_id=digest_id))
+    except ArxivUnavailable as exc:
+        raise self.retry(exc=exc, countdown=120 * 2**self.request.retries) from exc
+
+
+def find_missing_arxiv_ids_after_commit(digest_id: int) -> None:
+    """Look up the digest's missing arXiv ids in the background once the import has committed."""
+
+    def enqueue() -> None:
+        try:
+            find_missing_arxiv_ids.delay(digest_id)
+        except Exception:  # a broker hiccup must not turn an import that was stored into an error
+            logger.exception("could not enqueue the arXiv id look-up of digest %s", digest_id)
+
+    transaction.on_commit(enqueue)

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from newsletters.admin import daily_papers as admin_daily_papers
 from newsletters.admin import delivery as admin_delivery
 from newsletters.admin import views as admin_views
 from newsletters.admin.forms import EntryAdminForm, format_authors
@@ -224,6 +225,11 @@ class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
                 "<int:pk>/preview/",
                 wrap(functools.partial(admin_views.digest_preview, model_admin=self)),
                 name="newsletters_digest_preview",
+            ),
+            path(
+                "<int:pk>/from-hf/",
+                wrap(functools.partial(admin_daily_papers.add_from_hf, model_admin=self)),
+                name="newsletters_digest_from_hf",
             ),
             *admin_delivery.delivery_urls(self),
             *super().get_urls(),

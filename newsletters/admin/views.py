@@ -35,6 +35,7 @@ from newsletters.authoring.importing import (
 from newsletters.authoring.textformat import DigestFormatError
 from newsletters.models import Digest, Entry, Tag
 from newsletters.rendering import render_markdown
+from newsletters.tasks import find_missing_arxiv_ids_after_commit
 
 
 def find_earlier_appearances(entry: Entry) -> list[Entry]:
@@ -119,6 +120,7 @@ def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Htt
                 form.add_error(None, STALE_PREVIEW)
             elif confirmed or not plan.needs_confirmation():
                 result = apply_digest_import(plan, user=request.user, force=confirmed)
+                find_missing_arxiv_ids_after_commit(result.digest.pk)
                 messages.success(request, import_summary(result))
                 return redirect("admin:newsletters_digest_change", result.digest.pk)
         except DigestFormatError as error:

@@ -1,13 +1,15 @@
 """Looking papers up on arXiv, so the editor types an id instead of copying fields by hand.
 
 parse_arxiv_id() turns whatever the editor pasted (an id, "arXiv:" id, abs/pdf link) into a
-bare id; fetch_arxiv_paper() asks the arXiv API for that paper and returns an ArxivPaper.
+bare id; fetch_arxiv_paper() asks the arXiv API for that paper and returns an ArxivPaper;
+search_arxiv_by_title() finds the one paper whose title is exactly the given one, or None.
 Every failure is an ArxivError whose message tells the editor what to do next: no raw
 network or XML error escapes. This module must not touch the database.
 """
 
 import http.client
 import re
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +35,9 @@ _URL = re.compile(
 )
 _PREFIX = re.compile(r"arxiv:\s*", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
+# Quotes and query syntax would end the ti:"..." phrase; arXiv's search ignores punctuation anyway.
+_NOT_WORD = re.compile(r"[^\w]+")
+TITLE_SEARCH_RESULTS = 10
 _EXAMPLES = "an id like 2506.01939 or hep-th/9901001, or a link like https://arxiv.org/abs/2506.01939"
 
 
@@ -96,7 +101,7 @@ def parse_arxiv_id(text: str) -> str:
 def fetch_arxiv_paper(id_or_url: str) -> ArxivPaper:
     """Look a paper up with the arXiv API; raises ArxivIdError, ArxivNotFound or ArxivUnavailable."""
     arxiv_id = parse_arxiv_id(id_or_url)
-    body = _get_feed(arxiv_id)
+    body = _get_feed({"id_list": arxiv_id, "max_results": 1})
     try:
         feed = ET.fromstring(body)
     except ET.ParseError as exc:
@@ -106,10 +111,41 @@ def fetch_arxiv_paper(id_or_url: str) -> ArxivPaper:
     return _paper_from_feed(feed, arxiv_id)
 
 
-def _get_feed(arxiv_id: str) -> bytes:
-    """GET the API's Atom feed for one id; HTTP errors with an Atom body are returned for parsing."""
+def title_key(title: str) -> str:
+    """A title compared exactly but for case, Unicode compatibility forms and runs of whitespace."""
+    return " ".join(unicodedata.normalize("NFKC", title or "").split()).casefold()
+
+
+def search_arxiv_by_title(title: str) -> ArxivPaper | None:
+    """The one paper whose title is this one (as title_key sees it), or None; raises ArxivUnavailable."""
+    key = title_key(title)
+    phrase = " ".join(_NOT_WORD.sub(" ", key).split())
+    if not phrase:
+        return None
+    body = _get_feed({"search_query": f'ti:"{phrase}"', "max_results": TITLE_SEARCH_RESULTS})
+    try:
+        feed = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise _unavailable(f"the answer was not an Atom feed: {exc}") from exc
+    if feed.tag != f"{{{NAMESPACES['atom']}}}feed":
+        raise _unavailable(f"the answer was not an Atom feed but <{feed.tag}>")
+    found: dict[str, ArxivPaper] = {}
+    for entry in feed.findall("atom:entry", NAMESPACES):
+        if title_key(_text(entry, "atom:title")) != key:
+            continue
+        try:
+            arxiv_id = parse_arxiv_id(_text(entry, "atom:id"))
+        except ArxivIdError:
+            continue  # an error entry, or something that is not a paper
+        found[arxiv_id] = _paper_from_entry(entry, arxiv_id)
+    # Two different papers with the same title: not a confident match.
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _get_feed(params: dict[str, str | int]) -> bytes:
+    """GET the API's Atom feed for a query; HTTP errors with an Atom body are returned for parsing."""
     base = settings.ARXIV_API_URL
-    query = urllib.parse.urlencode({"id_list": arxiv_id, "max_results": 1})
+    query = urllib.parse.urlencode(params)
     url = f"{base}{'&' if '?' in base else '?'}{query}"
     request = urllib.request.Request(
         url, headers={"User-Agent": USER_AGENT, "Accept": "application/atom+xml"}
@@ -153,6 +189,10 @@ def _paper_from_feed(feed: ET.Element, arxiv_id: str) -> ArxivPaper:
     if not title:
         # Older API versions answer a well-formed but unknown id with an empty entry.
         raise ArxivNotFound(f"arXiv has no paper {arxiv_id}. Check the id, or fill the fields by hand.")
+    return _paper_from_entry(entry, arxiv_id)
+
+
+def _paper_from_entry(entry: ET.Element, arxiv_id: str) -> ArxivPaper:
     authors = tuple(
         name
         for name in (_collapse(el.text) for el in entry.findall("atom:author/atom:name", NAMESPACES))
@@ -160,7 +200,7 @@ def _paper_from_feed(feed: ET.Element, arxiv_id: str) -> ArxivPaper:
     )
     return ArxivPaper(
         arxiv_id=arxiv_id,
-        title=title,
+        title=_text(entry, "atom:title"),
         authors=authors,
         abstract=_text(entry, "atom:summary"),
         url=f"https://arxiv.org/abs/{arxiv_id}",

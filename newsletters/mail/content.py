@@ -27,6 +27,8 @@ def email_entry(entry: Entry, *, site_url: str) -> EmailEntry:
         tags=tuple(tag.slug for tag in entry.ordered_tags()),
         paper_url=entry.paper_url or paper_search_url(entry.title),
         archive_url=site_url.rstrip("/") + entry.get_absolute_url(),
+        pdf_url=entry.arxiv_pdf_url,
+        hf_url=entry.hf_paper_url,
     )
 
 

@@ -88,6 +88,8 @@ class EmailEntry:
     tags: tuple[str, ...]
     paper_url: str
     archive_url: str
+    pdf_url: str = ""  # the arXiv PDF, when the arXiv id is known
+    hf_url: str = ""  # the Hugging Face paper page, for papers that came from Daily Papers
 
 
 # Rules that cannot be inlined (@media for dark mode and phones) stay in a <style> block, with

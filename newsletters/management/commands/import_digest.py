@@ -17,6 +17,7 @@ from newsletters.authoring.importing import (
     import_digest_text,
 )
 from newsletters.authoring.textformat import DigestFormatError
+from newsletters.tasks import find_missing_arxiv_ids_after_commit
 
 
 class Command(BaseCommand):
@@ -48,6 +49,8 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(f"{name}: {exc}")
                 continue
+            if not dry_run:
+                find_missing_arxiv_ids_after_commit(result.digest.pk)
             self.stdout.write(result.summary())
             if dry_run:
                 for line in result.plan.lines():
