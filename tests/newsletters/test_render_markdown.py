@@ -7,10 +7,12 @@ import sys
 import time
 import uuid
 from html.parser import HTMLParser
+from io import StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
 
 from newsletters import rendering
 from newsletters.markdown_corpus import hostile_corpus, over_the_cap
@@ -356,3 +358,11 @@ def test_the_render_cache_is_bounded_by_size_not_count():
 
     cache.set("huge", "h" * 500)  # over a sixteenth of the bound: not worth evicting everything for
     assert cache.get("huge") is None and cache.chars <= 1000
+
+
+def test_bench_markdown_prints_the_corpus_table():
+    out = StringIO()
+    call_command("bench_markdown", only="(1 KB)", timeout=60, stdout=out)
+
+    row = out.getvalue().splitlines()[-1]
+    assert row.startswith("| '- ' x 512 (1 KB)") and re.search(r"\| \d+\.\d{3} s \|$", row), row
