@@ -8,7 +8,10 @@ stored under ONE cache key made from a SHA-256 of the texts themselves. Why this
   entries; per-text keys would cost a database query per text on the database cache
   backend, the embedded default, and page query counts must stay bounded;
 - render_markdown() stays the only code that turns markdown into HTML (its own in-process
-  lru_cache still helps a single process, but does not survive restarts or span workers).
+  cache, bounded in bytes, still helps a single process, but does not survive restarts or
+  span workers);
+- a failed render (shown as escaped plain text) is never stored: the page would keep the
+  fallback for days after the cause is fixed.
 """
 
 import hashlib
@@ -20,10 +23,11 @@ from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 
 from newsletters.models import Digest, Entry
-from newsletters.rendering import render_markdown
+from newsletters.rendering import RenderFailed, render_markdown_strict, render_plain
 
 # Bump when render_markdown's output changes for the same input (new extension, allowlist).
-CACHE_VERSION = 1
+# 2: cmark-gfm replaced Python-Markdown (issue 13).
+CACHE_VERSION = 2
 CACHE_TIMEOUT = 60 * 60 * 24 * 7
 
 logger = logging.getLogger(__name__)
@@ -46,11 +50,19 @@ def render_markdown_cached(texts: list[str]) -> list[SafeString]:
         logger.warning("commentary cache read failed", exc_info=True)
         html = None
     if html is None or len(html) != len(texts):
-        html = [render_markdown(text) if text else "" for text in texts]
-        try:
-            cache.set(key, html, CACHE_TIMEOUT)
-        except Exception:
-            logger.warning("commentary cache write failed", exc_info=True)
+        html, failed = [], False
+        for text in texts:
+            try:
+                html.append(render_markdown_strict(text) if text else "")
+            except RenderFailed:
+                logger.exception("commentary render failed; shown as plain text, not cached")
+                html.append(render_plain(text))
+                failed = True
+        if not failed:
+            try:
+                cache.set(key, html, CACHE_TIMEOUT)
+            except Exception:
+                logger.warning("commentary cache write failed", exc_info=True)
     # render_markdown's output is sanitised by nh3: the one thing allowed to be marked safe.
     return [mark_safe(fragment) for fragment in html]
 

@@ -1,11 +1,21 @@
 """render_markdown: the editor's commentary as readers see it, and nothing hostile getting through."""
 
+import html as html_lib
 import re
+import subprocess
+import sys
+import time
+import uuid
 from html.parser import HTMLParser
+from io import StringIO
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
 
+from newsletters import rendering
+from newsletters.management.markdown_corpus import hostile_corpus, over_the_cap
 from newsletters.rendering import render_markdown
 from tests.conftest import digest_text_files
 
@@ -240,3 +250,119 @@ def test_hostile_input_is_neutralised(text):
         if name in URL_ATTRIBUTES:
             assert url_scheme(value) in SAFE_SCHEMES, (tag, name, value)
             assert not re.search(r"(javascript|vbscript|data)\s*:", re.sub(r"\s", "", value.lower()))
+
+
+# Issue 13: a renderer that cannot be broken. Every input of the corpus (newsletters/markdown_corpus.py,
+# also timed by `manage.py bench_markdown`) once raised, hung a worker or poisoned the parser.
+CORPUS = {**hostile_corpus(), **over_the_cap()}
+# What a reader sees on a normal day: paragraphs, lists, emphasis, links, Hangul glued onto a URL.
+NORMAL = (
+    "엔트로피가 높은 토큰이 분기점이라는 연구(https://arxiv.org/abs/2506.01939)로 이어집니다.\n\n"
+    "Two ideas:\n\n- *entropy*\n- **rollouts** with `top_k`\n\n1. first\n2. [second](https://example.com/a?b=1&c=2)\n\n"
+    "> A quote.\n\nCode is at https://github.com/zhyang2226/AR-Lopti."
+)
+# Generous: each input takes well under 0.3 s here; a loaded CI machine may be several times slower.
+SECONDS_PER_INPUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def normal_html_from_a_fresh_process() -> str:
+    """NORMAL rendered by an interpreter that has rendered nothing else."""
+    root = Path(rendering.__file__).resolve().parent.parent
+    script = (
+        "import sys\nfrom newsletters.rendering import render_markdown\n"
+        "sys.stdout.write(render_markdown(sys.stdin.read()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=NORMAL, capture_output=True, text=True, encoding="utf-8",
+        cwd=root, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_the_normal_text_renders_fully(normal_html_from_a_fresh_process):
+    html = normal_html_from_a_fresh_process
+
+    assert html.count("<p>") == 4 and html.count("<li>") == 4 and "<blockquote>" in html
+    assert "<em>entropy</em>" in html and "<code>top_k</code>" in html
+    assert [href for href, _ in ParsedHTML(html).links] == [
+        "https://arxiv.org/abs/2506.01939",
+        "https://example.com/a?b=1&c=2",
+        "https://github.com/zhyang2226/AR-Lopti",
+    ]
+
+
+@pytest.mark.parametrize("name", CORPUS.keys())
+def test_hostile_input_renders_quickly_and_leaves_nothing_behind(name, normal_html_from_a_fresh_process):
+    rendering._cache.clear()  # time the render itself, not a cache hit
+    start = time.perf_counter()
+    html = render_markdown(CORPUS[name])
+    seconds = time.perf_counter() - start
+
+    assert isinstance(html, str) and (html or not CORPUS[name].strip())
+    assert seconds < SECONDS_PER_INPUT, f"{name}: {seconds:.2f} s"
+    assert "<script" not in html.lower()
+    rendering._cache.clear()
+    assert render_markdown(NORMAL) == normal_html_from_a_fresh_process
+
+
+def test_input_over_the_size_cap_is_shown_as_escaped_text_not_dropped():
+    text = "<b>first</b> " + "x" * rendering.MAX_MARKDOWN_CHARS + "\n\n*second* paragraph"
+
+    html = render_markdown(text)
+
+    assert html.startswith("<p>&lt;b&gt;first&lt;/b&gt; xxx")
+    assert html.endswith("<p>*second* paragraph</p>")
+    assert html.count("x") >= rendering.MAX_MARKDOWN_CHARS
+
+
+@pytest.mark.parametrize("prefix", ["> ", "- ", "1. ", "<div>", "*"])
+def test_nesting_past_the_cap_is_shown_as_escaped_text_not_dropped(prefix):
+    depth = rendering.MAX_DEPTH + 10
+    text = prefix * depth + "the deep end" + ("*" * depth if prefix == "*" else "")
+
+    html = render_markdown(text)
+
+    assert "the deep end" in html
+    assert html.count("<") - html.count("</") <= rendering.MAX_DEPTH + 1
+
+
+def test_nesting_under_the_cap_still_renders():
+    html = render_markdown("> - quoted list\n>   - nested item with *emphasis*")
+
+    assert "<blockquote>" in html and html.count("<ul>") == 2 and "<em>emphasis</em>" in html
+
+
+def test_a_failed_render_falls_back_to_escaped_text_and_is_not_cached(monkeypatch):
+    text = "*fails* <b>once</b> " + uuid.uuid4().hex
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(rendering, "markdown_to_html_with_extensions", broken)
+    assert render_markdown(text) == f"<p>{html_lib.escape(text)}</p>"
+    with pytest.raises(rendering.RenderFailed):
+        rendering.render_markdown_strict(text)
+    monkeypatch.undo()
+
+    assert render_markdown(text).startswith("<p><em>fails</em> <b>once</b>")
+
+
+def test_the_render_cache_is_bounded_by_size_not_count():
+    cache = rendering._SizeBoundedCache(max_chars=1000)
+    for n in range(200):
+        cache.set(f"text {n:03d}", "h" * 30)
+        assert cache.chars <= 1000
+    assert 0 < len(cache) < 200
+    assert cache.get("text 199") == "h" * 30 and cache.get("text 000") is None
+
+    cache.set("huge", "h" * 500)  # over a sixteenth of the bound: not worth evicting everything for
+    assert cache.get("huge") is None and cache.chars <= 1000
+
+
+def test_bench_markdown_prints_the_corpus_table():
+    out = StringIO()
+    call_command("bench_markdown", only="(1 KB)", timeout=60, stdout=out)
+
+    row = out.getvalue().splitlines()[-1]
+    assert row.startswith("| '- ' x 512 (1 KB)") and re.search(r"\| \d+\.\d{3} s \|$", row), row

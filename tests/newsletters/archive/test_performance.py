@@ -7,8 +7,9 @@ import uuid
 import pytest
 from django.core.cache import cache
 
+from newsletters import rendering
 from newsletters.models import Digest
-from newsletters.templatetags.commentary import commentary_cache_key
+from newsletters.templatetags.commentary import commentary_cache_key, render_markdown_cached
 from tests.factories import make_digest, make_entry
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +143,22 @@ def test_an_edited_commentary_shows_at_once(client):
 
     html = client.get(digest.get_absolute_url()).content.decode()
     assert "The corrected version." in html and "Teh first version." not in html
+
+
+def test_a_failed_commentary_render_is_shown_as_text_and_not_cached(monkeypatch):
+    marker = uuid.uuid4().hex
+    texts = [f"*한국어* {marker}", f"*English* {marker}"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(rendering, "markdown_to_html_with_extensions", broken)
+    assert render_markdown_cached(texts) == [f"<p>*한국어* {marker}</p>", f"<p>*English* {marker}</p>"]
+    assert cache.get(commentary_cache_key(texts)) is None
+
+    monkeypatch.undo()
+    try:
+        assert render_markdown_cached(texts)[1] == f"<p><em>English</em> {marker}</p>"
+        assert cache.get(commentary_cache_key(texts)) is not None
+    finally:
+        cache.delete(commentary_cache_key(texts))
