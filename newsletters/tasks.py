@@ -1,5 +1,7 @@
 """Celery tasks for the daily send: thin wrappers around newsletters/delivery/."""
 
+import datetime
+
 from celery import shared_task
 from django.conf import settings
 
@@ -9,6 +11,11 @@ from newsletters.delivery import ledger, planning, schedule, sending
 @shared_task(ignore_result=True)
 def start_send(digest_id: int) -> int:
     return planning.start_send(digest_id=digest_id)
+
+
+@shared_task(ignore_result=True)
+def plan_send(digest_id: int) -> int:
+    return planning.plan_send(digest_id=digest_id)
 
 
 # A batch stops itself at half the lease; the hard limit is a backstop far below the broker's
@@ -28,14 +35,14 @@ def send_batch(delivery_ids: list[int]) -> dict:
 
 @shared_task(ignore_result=True)
 def sweep_deliveries() -> dict:
-    return ledger.sweep()
+    outcome = ledger.sweep()
+    # A send flipped to "sending" whose planning task was lost (a worker died first).
+    lost = planning.unplanned_digests(older_than=datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS))
+    for digest_id in lost:
+        plan_send.delay(digest_id)
+    return {**outcome, "replanned": len(lost)}
 
 
 @shared_task(ignore_result=True)
 def send_due_digests() -> list[int]:
     return schedule.send_due_digests()
-
-
-@shared_task(ignore_result=True)
-def retry_failed(digest_id: int) -> int:
-    return schedule.retry_failed(digest_id=digest_id)
