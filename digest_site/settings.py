@@ -213,6 +213,9 @@ ANYMAIL = {
 
 # --- The digest ------------------------------------------------------------------
 DIGEST_SEND_TIME = env_time("DIGEST_SEND_TIME", "07:00")
+# A scheduled digest later than this (beat stopped, a long outage) is not sent automatically:
+# it becomes "missed", staff are mailed, and an editor may send it by hand. In seconds.
+DIGEST_MAX_LATENESS = datetime.timedelta(seconds=env_int("DIGEST_MAX_LATENESS", 6 * 3600))
 ARXIV_API_URL = env_str("ARXIV_API_URL", "https://export.arxiv.org/api/query")
 ARXIV_TIMEOUT = env_float("ARXIV_TIMEOUT", 10.0)
 # Hugging Face Daily Papers (import_hf_daily, "Add from Hugging Face"): the API and its timeout.

@@ -46,11 +46,17 @@ class Digest(models.Model):
         DRAFT = "draft", _("draft")
         SCHEDULED = "scheduled", _("scheduled")
         SENDING = "sending", _("sending")
+        # Cancel pauses a send: rows not yet sent stay queued, unclaimed, until resume.
+        PAUSED = "paused", _("paused")
         SENT = "sent", _("sent")
-        CANCELLED = "cancelled", _("cancelled")
+        # Scheduled, but beat found it past DIGEST_MAX_LATENESS (or not the newest due one):
+        # never sent automatically; the editor may send it by hand.
+        MISSED = "missed", _("missed")
 
     # "Sent or published": from the moment sending starts, the day is public.
-    PUBLIC_STATUSES = (Status.SENDING, Status.SENT)
+    PUBLIC_STATUSES = (Status.SENDING, Status.PAUSED, Status.SENT)
+    # Before the audience is fixed: the content may change and the send may start.
+    UNSENT_STATUSES = (Status.DRAFT, Status.SCHEDULED, Status.MISSED)
 
     class DateFormat(models.TextChoices):
         KOREAN = "ko", "2025년 7월 10일"
@@ -66,6 +72,11 @@ class Digest(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # When the audience was fixed (variants and ledger rows written); a send is finished only
+    # after that, so a send whose planning has not run yet is never marked sent with 0 rows.
+    planned_at = models.DateTimeField(_("audience fixed at"), null=True, blank=True)
+    # Why the send is paused or missed, in words for the editor ("" when nothing is wrong).
+    status_note = models.TextField(_("status note"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,14 +101,20 @@ class Digest(models.Model):
 
     def is_editable(self) -> bool:
         """Content may change until the send starts; after that the ledger depends on it."""
-        return self.status in (self.Status.DRAFT, self.Status.SCHEDULED, self.Status.CANCELLED)
+        return self.status in self.UNSENT_STATUSES
 
     def is_protected(self) -> bool:
         """Readers have (or are about to have) this day: changing it needs an explicit confirmation."""
-        return self.status in (self.Status.SCHEDULED, self.Status.SENDING, self.Status.SENT)
+        return self.status in (
+            self.Status.SCHEDULED,
+            self.Status.SENDING,
+            self.Status.PAUSED,
+            self.Status.SENT,
+            self.Status.MISSED,
+        )
 
     def was_received(self) -> bool:
-        """Some reader has this day in their mailbox (a cancelled send may have delivered some)."""
+        """Some reader has this day in their mailbox (a paused send may have delivered some)."""
         if self.is_published():
             return True
         return self.pk is not None and self.deliveries.filter(status=Delivery.Status.SENT).exists()

@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers around newsletters/delivery/ (the daily send) and authoring/paper_links."""
 
+import datetime
 import logging
 
 from celery import shared_task
@@ -16,6 +17,11 @@ logger = logging.getLogger(__name__)
 @shared_task(ignore_result=True)
 def start_send(digest_id: int) -> int:
     return planning.start_send(digest_id=digest_id)
+
+
+@shared_task(ignore_result=True)
+def plan_send(digest_id: int) -> int:
+    return planning.plan_send(digest_id=digest_id)
 
 
 # A batch stops itself at half the lease; the hard limit is a backstop far below the broker's
@@ -35,17 +41,17 @@ def send_batch(delivery_ids: list[int]) -> dict:
 
 @shared_task(ignore_result=True)
 def sweep_deliveries() -> dict:
-    return ledger.sweep()
+    outcome = ledger.sweep()
+    # A send flipped to "sending" whose planning task was lost (a worker died first).
+    lost = planning.unplanned_digests(older_than=datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS))
+    for digest_id in lost:
+        plan_send.delay(digest_id)
+    return {**outcome, "replanned": len(lost)}
 
 
 @shared_task(ignore_result=True)
 def send_due_digests() -> list[int]:
     return schedule.send_due_digests()
-
-
-@shared_task(ignore_result=True)
-def retry_failed(digest_id: int) -> int:
-    return schedule.retry_failed(digest_id=digest_id)
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=4)

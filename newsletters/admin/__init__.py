@@ -186,8 +186,12 @@ class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     date_hierarchy = "date"
     inlines = [EntryInline]
+    # The sending state moves only through the delivery page (newsletters/delivery/schedule.py,
+    # which checks the send permission); here it is shown, never a form field, so a crafted
+    # POST of status or scheduled_at changes nothing.
+    readonly_fields = ["status", "scheduled_at", "sent_at"]
     fieldsets = [
-        (None, {"fields": [("date", "date_format"), ("status", "scheduled_at")]}),
+        (None, {"fields": [("date", "date_format"), ("status", "scheduled_at", "sent_at")]}),
         (_("Introduction"), {"fields": [("intro_ko", "intro_en")], "classes": ["commentary", "collapse"]}),
     ]
 
@@ -212,6 +216,18 @@ class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
                 messages.ERROR,
             )
         queryset.exclude(pk__in=[digest.pk for digest in kept]).delete()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "missed": admin_delivery.schedule.missed_digests()}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "missed": admin_delivery.schedule.missed_digests(),
+            "time_zone": admin_delivery.zone_name(),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view

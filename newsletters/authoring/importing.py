@@ -93,10 +93,13 @@ class ImportPlan:
         return self.count("unchanged")
 
     def check_not_sending(self) -> None:
-        """Refuse a day being sent: its entries are what the delivery ledger points at."""
-        if self.digest is not None and self.digest.status == Digest.Status.SENDING:
-            day = self.digest.date.isoformat()
-            raise DigestLockedError(f"digest {day} is being sent; wait until sending finishes, then import")
+        """Refuse a day being sent or paused mid-send: its emails are already rendered and queued."""
+        if self.digest is not None and self.digest.status in (Digest.Status.SENDING, Digest.Status.PAUSED):
+            day, status = self.digest.date.isoformat(), self.digest.status
+            raise DigestLockedError(
+                f"digest {day} is {status}: its emails are already rendered; let the send finish"
+                " (resume it if paused), then import"
+            )
 
     def needs_confirmation(self) -> bool:
         """Any import over an existing day is previewed first; a brand-new day may go in directly."""

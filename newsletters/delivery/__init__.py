@@ -1,7 +1,9 @@
 """The daily send, one module per job; imports run one way, down this list.
 
-- schedule.py: when a digest goes out: due digests, schedule, cancel, retry failed.
-- planning.py: fixing a send's audience: readers, variants rendered once, ledger rows.
+- schedule.py: every change of a digest's sending state (schedule, send now, cancel = pause,
+  resume, retry failed), each checking the acting user's send permission; beat's due digests
+  under the catch-up policy (one per tick, none past DIGEST_MAX_LATENESS: "missed").
+- planning.py: fixing a send's audience, once: readers, variants rendered once, ledger rows.
 - sending.py: sending one batch of claimed rows over one connection; the editor's test send.
 - senders.py: the mail backend: smtplib or a Django/anymail backend, replies sorted into
   permanent and transient.

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -24,6 +25,17 @@ from subscribers.models import Subscriber
 from subscribers.suppression import suppress
 
 Status = Delivery.Status
+SEND_PERMISSION = "newsletters.send_digest"
+
+
+def require_send_permission(user) -> None:
+    """Raise PermissionDenied unless the user may move digests or mail anyone but themselves.
+
+    The one check behind every change of a digest's sending state (schedule.py) and every
+    test send to another address (sending.py), whoever calls them: admin, command or API.
+    """
+    if user is None or not user.is_active or not user.has_perm(SEND_PERMISSION):
+        raise PermissionDenied("sending needs the “Can send digests” permission")
 
 
 @dataclass
@@ -89,13 +101,22 @@ def enqueue_due(*, digest_id: int) -> int:
             count += len(batch)
 
 
+def enqueue_plan(*, digest_id: int) -> None:
+    """Put the digest's planning (planning.plan_send) on the broker."""
+    from newsletters.tasks import plan_send as plan_send_task
+
+    plan_send_task.delay(digest_id)
+
+
 def claim(delivery_ids: list[int]) -> tuple[str, int]:
     """Claim the due queued rows among these ids for this worker: (token, rows claimed)."""
     token = uuid.uuid4().hex
     # Conditional update (an optimistic lock): rows another worker claimed, or that are final,
     # do not match, so a row is sent by at most one live worker at a time.
+    # Only rows of a digest that is sending: a paused digest's rows stay queued, unclaimed.
     claimed = (
         Delivery.objects.filter(pk__in=delivery_ids, status=Status.QUEUED)
+        .filter(digest__status=Digest.Status.SENDING)
         .filter(_due())
         .update(status=Status.SENDING, claim=token, claimed_at=timezone.now(), attempts=F("attempts") + 1)
     )
@@ -153,8 +174,16 @@ def record_retry(row: Row, error: str, result: BatchResult) -> None:
     result.retry_at = max(result.retry_at or at, at)
 
 
-def release(rows: list[Row], result: BatchResult, *, reason: str) -> None:
-    """Give claimed rows that were not tried back to the queue, without spending an attempt."""
+def is_sending(digest_id: int) -> bool:
+    """Whether the digest is still sending (not paused): checked between messages of a batch."""
+    return Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).exists()
+
+
+def release(rows: list[Row], result: BatchResult, *, reason: str, retry: bool = True) -> None:
+    """Give claimed rows that were not tried back to the queue, without spending an attempt.
+
+    retry=False when the digest was paused: resume enqueues them again, not this batch.
+    """
     if not rows:
         return
     ids = [row.id for row in rows]
@@ -165,17 +194,18 @@ def release(rows: list[Row], result: BatchResult, *, reason: str) -> None:
         enqueued_at=timezone.now(),
         last_error=reason,
     )
-    result.retry_ids.extend(ids)
-    result.retry_at = result.retry_at or timezone.now()
+    if retry:
+        result.retry_ids.extend(ids)
+        result.retry_at = result.retry_at or timezone.now()
 
 
 def finish_if_done(*, digest_id: int) -> bool:
-    """Mark the digest sent once every row is final; True if this call did it."""
+    """Mark the digest sent once its audience is fixed and every row is final; True if this call did it."""
     if Delivery.objects.filter(digest_id=digest_id, status__in=[Status.QUEUED, Status.SENDING]).exists():
         return False
     return bool(
-        Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).update(
-            status=Digest.Status.SENT, sent_at=timezone.now()
+        Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING, planned_at__isnull=False).update(
+            status=Digest.Status.SENT, sent_at=timezone.now(), status_note=""
         )
     )
 
@@ -208,8 +238,13 @@ def delivery_progress(digest: Digest) -> dict:
     recent = Delivery.objects.filter(digest=digest, status=Status.SENT, sent_at__gte=since).count()
     rate = recent / 60
     remaining = counts[Status.QUEUED] + counts[Status.SENDING]
+    status, planned_at, note = (
+        Digest.objects.filter(pk=digest.pk).values_list("status", "planned_at", "status_note").first()
+    )
     return {
-        "status": Digest.objects.filter(pk=digest.pk).values_list("status", flat=True).first(),
+        "status": status,
+        "planned": planned_at is not None,
+        "note": note,
         "counts": counts,
         "total": sum(counts.values()),
         "remaining": remaining,

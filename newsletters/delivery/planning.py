@@ -1,6 +1,7 @@
 """Planning a send: fix the audience, render each variant once, write the ledger rows.
 
-start_send() flips a digest to sending (only one trigger can win), maps every active reader
+begin_send() flips a digest to sending (only one trigger can win); plan_send(), run once
+afterwards (in a task, so the editor's page says "sending" at once), maps every active reader
 to the entries matching their tags, renders each distinct (entries, language) variant once
 into a DigestVariant row and creates one Delivery row per reader (skipped for readers with
 no match). plan_audience() answers what a send would do without writing anything.
@@ -9,12 +10,15 @@ It must not send, and never renders per reader: a day's render cost grows with i
 not its readers. Rows go on the broker through ledger.enqueue_due() once the plan is committed.
 """
 
+import datetime
 import hashlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
+from django.core.mail import mail_admins
 from django.db import transaction
+from django.utils import timezone
 
 from newsletters.delivery.ledger import Status, enqueue_due, finish_if_done
 from newsletters.mail.content import email_entries_for, render_variant
@@ -32,24 +36,73 @@ class DeliveryError(Exception):
     """A send that cannot start, e.g. a digest with no ready entry."""
 
 
-def start_send(*, digest_id: int) -> int:
-    """Start sending the digest; the number of readers queued (0 when another trigger won)."""
+def check_sendable(*, digest_id: int) -> None:
+    """Raise DeliveryError when the digest has nothing a reader could get."""
     if not Entry.objects.ready().filter(digest_id=digest_id).exists():
         raise DeliveryError("the digest has no ready entry to send")
-    with transaction.atomic():
-        # Conditional update: of two triggers at once (double click, beat and the command),
-        # exactly one changes the row; the other sees 0 and leaves.
-        won = Digest.objects.filter(
-            pk=digest_id, status__in=[Digest.Status.DRAFT, Digest.Status.SCHEDULED]
-        ).update(status=Digest.Status.SENDING, sent_at=None)
-        if not won:
-            return 0
-        digest = Digest.objects.get(pk=digest_id)
-        queued = create_deliveries(digest=digest)
-        transaction.on_commit(lambda: enqueue_due(digest_id=digest_id))
-        transaction.on_commit(lambda: finish_if_done(digest_id=digest_id))
+
+
+def begin_send(*, digest_id: int, from_statuses: tuple[str, ...]) -> bool:
+    """Flip the digest to sending, before its audience is fixed; False when another trigger won."""
+    check_sendable(digest_id=digest_id)
+    # Conditional update: of two triggers at once (double click, beat and the command),
+    # exactly one changes the row; the other sees 0 and leaves.
+    return bool(
+        Digest.objects.filter(pk=digest_id, status__in=from_statuses, planned_at__isnull=True).update(
+            status=Digest.Status.SENDING, sent_at=None, status_note="", updated_at=timezone.now()
+        )
+    )
+
+
+def plan_send(*, digest_id: int) -> int:
+    """Fix the audience of a digest already flipped to sending (or paused since); the readers queued.
+
+    Runs at most once per digest: later calls (a retried task, the sweep) find it planned.
+    """
+    try:
+        with transaction.atomic():
+            digest = (
+                Digest.objects.select_for_update()
+                .filter(pk=digest_id, planned_at=None)
+                .filter(status__in=[Digest.Status.SENDING, Digest.Status.PAUSED])
+                .first()
+            )
+            if digest is None:
+                return 0
+            queued = create_deliveries(digest=digest)
+            Digest.objects.filter(pk=digest_id).update(planned_at=timezone.now())
+            transaction.on_commit(lambda: enqueue_due(digest_id=digest_id))
+            transaction.on_commit(lambda: finish_if_done(digest_id=digest_id))
+    except Exception as exc:
+        # Nothing was written (the transaction rolled back): pause, say why; resume plans again.
+        note = f"planning failed: {type(exc).__name__}: {exc}"[:2000]
+        Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).update(
+            status=Digest.Status.PAUSED, status_note=note
+        )
+        mail_admins(f"digest {digest_id} paused", note, fail_silently=True)
+        raise
     logger.info("digest %s: %s readers queued", digest.date, queued)
     return queued
+
+
+def unplanned_digests(*, older_than: datetime.timedelta) -> list[int]:
+    """Sending digests whose planning task was lost (a worker died before it ran)."""
+    return list(
+        Digest.objects.filter(
+            status=Digest.Status.SENDING, planned_at=None, updated_at__lt=timezone.now() - older_than
+        ).values_list("pk", flat=True)
+    )
+
+
+def start_send(*, digest_id: int, from_statuses: tuple[str, ...] = Digest.UNSENT_STATUSES) -> int:
+    """Flip to sending and fix the audience in this process; the readers queued (0 when another won).
+
+    No permission check: callers are beat (a schedule someone allowed) and the delivery
+    functions in schedule.py that checked it; editors' actions go through those.
+    """
+    if not begin_send(digest_id=digest_id, from_statuses=from_statuses):
+        return 0
+    return plan_send(digest_id=digest_id)
 
 
 def variant_key(entry_ids: tuple[int, ...], language: str) -> str:
@@ -109,15 +162,43 @@ def plan_audience(*, digest: Digest) -> dict:
                 variants[(matched, language)] += 1
             else:
                 skipped += 1
+    by_language: Counter[str] = Counter()
+    for (_, language), count in variants.items():
+        by_language[language] += count
     return {
         "readers": sum(variants.values()),
         "variants": len(variants),
         "skipped": skipped,
+        "by_language": {language: by_language[language] for language in ("ko", "en", "both")},
         "by_variant": [
             {"entry_ids": list(ids), "language": language, "readers": count}
             for (ids, language), count in variants.most_common()
         ],
     }
+
+
+def entries_for_reader(*, digest: Digest, tag_ids: frozenset[int]) -> tuple[int, ...]:
+    """The ready entries a reader of these tags would get (no tags: every tag), as delivery picks them."""
+    return matching_entries(tag_ids, ready_entries(digest))
+
+
+def digest_checks(digest: Digest) -> list[str]:
+    """What the editor should know before sending: entries not ready, commentary missing in a language."""
+    checks = []
+    entries = list(digest.ordered_entries().only("title", "status", "commentary_ko", "commentary_en"))
+    drafts = [entry.title for entry in entries if entry.status != Entry.Status.READY]
+    if drafts:
+        checks.append(f"{len(drafts)} entries are not ready and will not be sent: " + "; ".join(drafts))
+    for entry in entries:
+        if entry.status != Entry.Status.READY:
+            continue
+        texts = (("Korean", entry.commentary_ko), ("English", entry.commentary_en))
+        missing = [name for name, text in texts if not text.strip()]
+        if missing:
+            checks.append(f"“{entry.title}” has no {' or '.join(missing)} commentary.")
+    if not any(entry.status == Entry.Status.READY for entry in entries):
+        checks.append("No entry is ready: there is nothing to send.")
+    return checks
 
 
 def create_deliveries(*, digest: Digest) -> int:

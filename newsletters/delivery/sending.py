@@ -4,7 +4,7 @@ send_batch() claims rows through the ledger, re-checks the reader and the digest
 claim, fills each reader's links into the variant's prebuilt MIME (built once per sending
 process, never per reader) and hands it to a sender; accepted messages are written to the
 ledger in groups of at most RECORD_EVERY, one UPDATE per group. send_test() sends one
-variant to an editor's own address.
+variant, marked [TEST], to an editor.
 
 It never holds a transaction open while talking to the server, and never lets an exception
 pass without writing it on the row.
@@ -27,11 +27,13 @@ from newsletters.delivery.ledger import (
     Status,
     claim,
     finish_if_done,
+    is_sending,
     record_failed,
     record_retry,
     record_sent,
     record_skipped,
     release,
+    require_send_permission,
 )
 from newsletters.delivery.senders import (
     SMTP_BACKEND,
@@ -43,7 +45,7 @@ from newsletters.delivery.senders import (
 )
 from newsletters.mail.content import render_variant
 from newsletters.mail.messages import MessageTemplate, build_message_template, make_message_id, site_domain
-from newsletters.mail.rendering import RenderedEmail
+from newsletters.mail.rendering import RenderedEmail, mark_as_test
 from newsletters.models import Delivery, Digest, DigestVariant
 from subscribers import links
 from subscribers.models import Subscriber
@@ -150,10 +152,15 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
                 # goes back to the queue untouched.
                 release(rows[index:], result, reason="")
                 return
-            ratelimit.acquire()
             if accepted and (len(accepted) >= RECORD_EVERY or time.monotonic() - oldest >= RECORD_SECONDS):
                 record_sent(accepted)
                 accepted = []
+                # A pause (the editor's cancel) stops a batch here, between groups: at most
+                # RECORD_EVERY messages go out after it; the rest wait, queued, for resume.
+                if not is_sending(row.digest_id):
+                    release(rows[index:], result, reason="paused", retry=False)
+                    return
+            ratelimit.acquire()
             try:
                 template = variant_template(row.variant_id)
                 message_id = sender.send(
@@ -184,9 +191,17 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
         sender.close()
 
 
-def send_test(*, digest: Digest, entry_ids: list[int], language: str, to: str) -> str:
-    """Send one variant to an editor's own address, with placeholder links; the Message-ID."""
-    template = build_message_template(render_variant(digest=digest, entry_ids=entry_ids, language=language))
+def send_test(*, digest: Digest, entry_ids: list[int], language: str, to: str, user) -> str:
+    """Send one variant, marked as a test, with placeholder links; the Message-ID.
+
+    Anyone who may see the digest may mail a test to their own address; mailing anyone else
+    needs the send permission (it would otherwise be a way to mail strangers).
+    """
+    own = (getattr(user, "email", "") or "").strip().lower()
+    if not own or to.strip().lower() != own:
+        require_send_permission(user)
+    rendered = mark_as_test(render_variant(digest=digest, entry_ids=entry_ids, language=language))
+    template = build_message_template(rendered)
     fields = {
         "to": to,
         "message_id": f"<test-{uuid.uuid4().hex}@{site_domain()}>",

@@ -9,6 +9,7 @@ builds them from the database): it must not touch the database, build MIME or se
 """
 
 import datetime
+import re
 from dataclasses import dataclass
 
 import css_inline
@@ -108,6 +109,26 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+TEST_SUBJECT_PREFIX = "[TEST] "
+TEST_BANNER = "TEST SEND / 테스트 발송: readers have not received this email."
+
+
+def mark_as_test(rendered: RenderedEmail) -> RenderedEmail:
+    """The same email with a [TEST] subject and a banner line atop the text and HTML bodies."""
+    banner_html = (
+        '<div style="background:#fff3cd;color:#664d03;padding:8px 12px;font:bold 14px sans-serif;'
+        f'border-bottom:2px solid #ffc107" class="test-banner">{TEST_BANNER}</div>'
+    )
+    html, count = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + banner_html, rendered.html, count=1)
+    if not count:
+        html = banner_html + html
+    return RenderedEmail(
+        subject=TEST_SUBJECT_PREFIX + rendered.subject,
+        text=f"*** {TEST_BANNER} ***\n\n{rendered.text}",
+        html=html,
+    )
+
+
 def render_email(name: str, context: dict) -> RenderedEmail:
     """Render emails/<name>.subject.txt, .txt and .html; the HTML with its CSS inlined."""
     subject = one_line(render_to_string(f"emails/{name}.subject.txt", context))
@@ -139,10 +160,20 @@ def truncate(text: str, limit: int) -> str:
 
 
 def digest_subject(*, site_name: str, date: datetime.date, titles: list[str], language: str) -> str:
-    """[Site] 7월 10일: First title 외 4편 — the first paper's title cut to fit."""
+    """[Site] 7월 10일: First title 외 4편 — the first paper's title cut to fit.
+
+    A "both" reader's subject carries both languages: [Site] 7월 10일 · Jul 10: Title 외 4편 · and 4 more.
+    """
     labels = LABELS["en" if language == "en" else "ko"]
-    head = f"[{one_line(site_name)}] {format_date(date, language, short=True)}: "
-    tail = " " + labels["more"].format(n=len(titles) - 1) if len(titles) > 1 else ""
+    day = format_date(date, "en" if language == "en" else "ko", short=True)
+    if language == "both":
+        day += " · " + format_date(date, "en", short=True)
+    head = f"[{one_line(site_name)}] {day}: "
+    tail = ""
+    if len(titles) > 1:
+        tail = " " + labels["more"].format(n=len(titles) - 1)
+        if language == "both":
+            tail += " · " + LABELS["en"]["more"].format(n=len(titles) - 1)
     room = SUBJECT_MAX_CHARS - len(head) - len(tail)
     return head + truncate(titles[0] if titles else "", max(room, 20)) + tail
 
@@ -179,7 +210,7 @@ def render_digest_variant(
         "papers_label": labels["papers"].format(n=len(entries)),
         "why_label": labels["why"].format(site_name=site_name),
         "subject": digest_subject(
-            site_name=site_name, date=date, titles=[e.title for e in entries], language=label_language
+            site_name=site_name, date=date, titles=[e.title for e in entries], language=language
         ),
         "intro": intro,
         "intro_html": render_markdown(intro),

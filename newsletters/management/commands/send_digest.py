@@ -2,16 +2,20 @@
 
 Why a command: an operator (or a cron job on a host without beat) can send a day from the shell
 and see it through; a second trigger for the same day, from here, beat or the admin, does nothing.
+It acts as --user, who needs the send permission, like the admin's button: the shell is not a
+way around it.
 """
 
 import argparse
 import datetime
 import time
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from newsletters.delivery import ledger, planning
+from newsletters.delivery import ledger, planning, schedule
 from newsletters.models import Digest
 
 
@@ -26,9 +30,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="show the audience and variants; send nothing"
         )
+        parser.add_argument(
+            "--user", default="", help="the login acting (needs the “Can send digests” permission)"
+        )
         parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
 
-    def handle(self, *args, date: datetime.date, wait: bool, dry_run: bool, poll: float, **options) -> None:
+    def handle(
+        self, *args, date: datetime.date, wait: bool, dry_run: bool, user: str, poll: float, **options
+    ) -> None:
         digest = Digest.objects.filter(date=date).first()
         if digest is None:
             raise CommandError(f"there is no digest for {date}")
@@ -38,16 +47,25 @@ class Command(BaseCommand):
                 f"{date}: {plan['readers']} readers, {plan['variants']} variants, {plan['skipped']} skipped"
             )
             return
+        actor = get_user_model().objects.filter(username=user).first() if user else None
+        if actor is None:
+            raise CommandError("--user must name a login with the “Can send digests” permission")
         try:
-            queued = planning.start_send(digest_id=digest.pk)
+            started = schedule.send_now(digest_id=digest.pk, user=actor)
+        except PermissionDenied as exc:
+            raise CommandError(f"{user}: {exc}") from None
         except planning.DeliveryError as exc:
             raise CommandError(str(exc)) from None
-        if queued:
-            self.stdout.write(f"{date}: sending to {queued} readers")
+        digest.refresh_from_db()
+        if started:
+            if digest.planned_at:
+                readers = digest.deliveries.exclude(variant=None).count()
+                self.stdout.write(f"{date}: sending to {readers} readers")
+            else:
+                self.stdout.write(f"{date}: sending; a worker is fixing the audience")
         else:
-            digest.refresh_from_db()
             self.stdout.write(f"{date}: not started, the digest is {digest.status}")
-        if wait and (queued or digest.status == Digest.Status.SENDING):
+        if wait and digest.status in (Digest.Status.SENDING, Digest.Status.SENT):
             self.wait_until_sent(digest, poll=poll)
 
     def wait_until_sent(self, digest: Digest, *, poll: float) -> None:

@@ -1,8 +1,10 @@
-"""Fill an empty site with sample digests and an editor login, so `make run` shows something real.
+"""Fill an empty site with sample digests and two logins, so `make run` shows the whole job.
 
-Run on every `make run`, so it must be idempotent and must never undo an editor's changes:
-days already in the database are skipped, the editor's password is made once and only
-printed afterwards.
+`editor` (group Editors) writes and previews digests and sends tests to itself; `publisher`
+(group Publishers: the same, plus "Can send digests") schedules, sends, pauses and resumes.
+Neither sees readers' addresses. Run on every `make run`, so it must be idempotent and must
+never undo anyone's changes: days already in the database are skipped, each password is made
+once (kept in var/<name>-login.txt) and printed at every start.
 """
 
 import datetime
@@ -21,7 +23,9 @@ from newsletters.authoring.textformat import parse_digest_bytes
 from newsletters.models import Digest
 
 EDITORS_GROUP = "Editors"
+PUBLISHERS_GROUP = "Publishers"
 EDITOR_USERNAME = "editor"
+PUBLISHER_USERNAME = "publisher"
 EDITOR_MODELS = ("tag", "entry", "entrytag", "digest")
 SENT_AT = datetime.time(7, 0)
 
@@ -55,31 +59,39 @@ def import_sample_content(directory: Path) -> list[str]:
 
 def ensure_editors_group() -> Group:
     """The Editors group, with add/change/view/delete on tags, entries and digests."""
-    group, _ = Group.objects.get_or_create(name=EDITORS_GROUP)
+    return ensure_group(EDITORS_GROUP, send=False)
+
+
+def ensure_group(name: str, *, send: bool) -> Group:
+    """A group with add/change/view/delete on tags, entries and digests; with send, "Can send digests"."""
+    group, _ = Group.objects.get_or_create(name=name)
     codenames = [
         f"{action}_{model}" for model in EDITOR_MODELS for action in ("add", "change", "view", "delete")
-    ]
+    ] + (["send_digest"] if send else [])
     group.permissions.add(
         *Permission.objects.filter(content_type__app_label="newsletters", codename__in=codenames)
     )
     return group
 
 
-def ensure_editor(group: Group, login_file: Path) -> tuple[str, str | None]:
-    """Create the staff user `editor` once, with its password in login_file; return (username, password)."""
+def ensure_editor(group: Group, login_file: Path, username: str = EDITOR_USERNAME) -> tuple[str, str | None]:
+    """Create the staff user once, with an email address and its password in login_file."""
     user_model = get_user_model()
-    user = user_model.objects.filter(username=EDITOR_USERNAME).first()
+    user = user_model.objects.filter(username=username).first()
+    email = f"{username}@localhost"
     if user is None:
         password = secrets.token_urlsafe(12)
-        user = user_model.objects.create_user(EDITOR_USERNAME, password=password, is_staff=True)
-        _write_private(login_file, f"username: {EDITOR_USERNAME}\npassword: {password}\n")
+        user = user_model.objects.create_user(username, email=email, password=password, is_staff=True)
+        _write_private(login_file, f"username: {username}\npassword: {password}\n")
     else:
         password = _read_password(login_file)
-    if not user.is_staff:
+    if not user.is_staff or not user.email:
+        # Test sends go to the login's own address; the mail catcher takes any.
         user.is_staff = True
-        user.save(update_fields=["is_staff"])
+        user.email = user.email or email
+        user.save(update_fields=["is_staff", "email"])
     user.groups.add(group)
-    return EDITOR_USERNAME, password
+    return username, password
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -103,7 +115,7 @@ def _read_password(path: Path) -> str | None:
 
 
 class Command(BaseCommand):
-    help = "Import sample_content/ digests not yet present and create the Editors group and `editor` login."
+    help = "Import sample_content/ digests not yet present; create the `editor` and `publisher` logins."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -115,16 +127,20 @@ class Command(BaseCommand):
     def handle(self, *args, content_dir: str, **options) -> None:
         for line in import_sample_content(Path(content_dir)):
             self.stdout.write(line)
-        login_file = Path(settings.VAR_DIR) / "editor-login.txt"
-        username, password = ensure_editor(ensure_editors_group(), login_file)
         self.stdout.write(f"Admin:        {settings.SITE_URL}/admin/")
-        self.stdout.write(f"Username:     {username}")
-        if password:
-            self.stdout.write(f"Password:     {password}   (kept in {login_file})")
-        else:
-            self.stdout.write(
-                f"Password:     unknown ({login_file} is missing); set one with"
-                f" `python manage.py changepassword {username}`"
-            )
+        logins = [
+            (EDITOR_USERNAME, ensure_group(EDITORS_GROUP, send=False), "writes, previews, tests to itself"),
+            (PUBLISHER_USERNAME, ensure_group(PUBLISHERS_GROUP, send=True), "also schedules, sends, pauses"),
+        ]
+        for name, group, can in logins:
+            login_file = Path(settings.VAR_DIR) / f"{name}-login.txt"
+            username, password = ensure_editor(group, login_file, name)
+            if password:
+                self.stdout.write(f"Login:        {username} / {password}   ({can}; kept in {login_file})")
+            else:
+                self.stdout.write(
+                    f"Login:        {username} / unknown ({login_file} is missing); set one with"
+                    f" `python manage.py changepassword {username}`"
+                )
         if settings.MAIL_CATCHER_URL:
             self.stdout.write(f"Mail catcher: {settings.MAIL_CATCHER_URL}")

@@ -54,7 +54,13 @@ def test_the_delivery_page_shows_counts_changing_during_a_send_without_reloading
     page.goto(f"{live_server.url}/admin/newsletters/digest/{digest.pk}/delivery/")
 
     page.click('form[action$="/send-now/"] input[type=submit]')
+    # First a confirmation: the audience, before anything is queued.
+    assert "6 readers: 0 ko, 0 en, 6 both; 1 variants" in page.inner_text("#send-audience")
+    assert held_batches == []
+    page.click('form[action$="/send-now/"] input[type=submit]')
     page.wait_for_selector('#delivery-progress[data-status="sending"]')
+    assert page.locator('form[data-action="cancel"]').is_visible()
+    assert not page.locator('form[data-action="send-now"]').is_visible()
     assert count(page, "queued") == "6" and count(page, "sent") == "0"
     assert len(held_batches) == 3
     # A reload would lose this; the page must change in place.
@@ -69,6 +75,8 @@ def test_the_delivery_page_shows_counts_changing_during_a_send_without_reloading
 
     send_all(held_batches[1:])
     page.wait_for_function("() => document.getElementById('digest-status').textContent === 'sent'")
+    # The buttons follow the state without a reload: nothing is left to cancel.
+    assert not page.locator('form[data-action="cancel"]').is_visible()
     assert count(page, "sent") == "6" and count(page, "queued") == "0"
     assert page.evaluate("window.stillTheSamePage") is True
     assert sink.count == 6

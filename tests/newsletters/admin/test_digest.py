@@ -186,7 +186,7 @@ def test_importing_into_a_digest_being_sent_is_refused_with_its_reason(admin_cli
     response = admin_client.post(reverse("admin:newsletters_digest_import"), {"text": GOOD_TEXT})
 
     assert response.status_code == 200
-    assert "is being sent" in response.content.decode()
+    assert "is sending: its emails are already rendered" in response.content.decode()
     assert not Entry.objects.exists()
 
 

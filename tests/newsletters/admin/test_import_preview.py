@@ -252,5 +252,5 @@ def test_a_day_being_sent_cannot_be_confirmed(admin_client):
 
     response = admin_client.post(IMPORT_URL, data)
 
-    assert "is being sent" in response.content.decode()
+    assert "is sending: its emails are already rendered" in response.content.decode()
     assert stored_rows() == before

@@ -60,7 +60,7 @@ def test_a_sending_digest_is_already_public(client):
     assert "Going out now" in text_of(response)
 
 
-@pytest.mark.parametrize("status", [Digest.Status.DRAFT, Digest.Status.SCHEDULED, Digest.Status.CANCELLED])
+@pytest.mark.parametrize("status", [Digest.Status.DRAFT, Digest.Status.SCHEDULED, Digest.Status.MISSED])
 def test_unsent_digests_answer_404_to_the_public(client, status):
     digest = make_digest("2025-07-10", status=status)
     entry = make_entry(digest=digest, title="Not yet", arxiv_id="2507.00001")

@@ -72,9 +72,9 @@ def test_removing_an_entry_nobody_received_deletes_it():
     assert not Entry.objects.filter(pk=entry.pk).exists()
 
 
-def test_an_entry_of_a_cancelled_send_that_reached_some_readers_is_withdrawn():
+def test_an_entry_of_a_paused_send_that_reached_some_readers_is_withdrawn():
     alice = make_subscriber("alice@example.com")
-    digest = make_digest("2025-07-10", status=Digest.Status.CANCELLED)
+    digest = make_digest("2025-07-10", status=Digest.Status.PAUSED)
     entry = make_entry(digest=digest)
     Delivery.objects.create(digest=digest, subscriber=alice, status=Delivery.Status.SENT)
 

@@ -258,8 +258,16 @@ def test_setup_demo_imports_samples_marks_older_days_sent_and_prints_the_login(d
     editor = get_user_model().objects.get(username="editor")
     assert editor.is_staff and not editor.is_superuser
     assert editor.check_password(password)
+    assert editor.email == "editor@localhost"
+    assert not editor.has_perm("newsletters.send_digest")
     assert "http://digest.example/admin/" in out
-    assert "editor" in out and password in out
+    assert f"editor / {password}" in out
+    publisher_password = (tmp_path / "publisher-login.txt").read_text("utf-8").splitlines()[1][10:]
+    publisher = get_user_model().objects.get(username="publisher")
+    assert publisher.check_password(publisher_password) and publisher.email == "publisher@localhost"
+    assert publisher.has_perm("newsletters.send_digest")
+    assert not publisher.has_perm("subscribers.view_subscriber_email")
+    assert f"publisher / {publisher_password}" in out
     assert "http://127.0.0.1:1080" in out
 
 
@@ -291,5 +299,5 @@ def test_setup_demo_run_again_keeps_the_editors_changes_and_password(demo_settin
     entry.refresh_from_db()
     assert entry.commentary_en == "Edited by the editor."
     assert "Skipped digest" in second_out and "Created digest" not in second_out
-    password_line = next(line for line in first_out.splitlines() if line.startswith("Password:"))
-    assert password_line in second_out.splitlines()
+    logins = [line for line in first_out.splitlines() if line.startswith("Login:")]
+    assert len(logins) == 2 and all(line in second_out.splitlines() for line in logins)

@@ -175,7 +175,7 @@ def test_a_tag_longer_than_its_column_is_refused_before_anything_is_written():
 def test_a_digest_being_sent_refuses_an_import():
     make_digest("2025-03-06", status=Digest.Status.SENDING)
 
-    with pytest.raises(DigestLockedError, match="is being sent"):
+    with pytest.raises(DigestLockedError, match="is sending: its emails are already rendered"):
         import_digest_text(TWO_ENTRIES)
 
     assert Entry.objects.count() == 0

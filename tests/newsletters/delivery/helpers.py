@@ -88,3 +88,39 @@ def body_html(message: EmailMessage) -> str:
 
 def statuses(digest: Digest) -> dict[str, str]:
     return dict(Delivery.objects.filter(digest=digest).values_list("subscriber__email", "status"))
+
+
+def make_staff(username: str, *, can_send: bool, email: str = ""):
+    """A staff login that may edit digests; with can_send, also move them (schedule, send, pause)."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username, email or f"{username}@example.com", "pw", is_staff=True)
+    codenames = ["view_digest", "change_digest"] + (["send_digest"] if can_send else [])
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return User.objects.get(pk=user.pk)  # a fresh instance: permissions are cached per object
+
+
+class Broker:
+    """Stands in for the broker: tasks enqueued after commit are kept here, and run on demand."""
+
+    def __init__(self, monkeypatch) -> None:
+        from newsletters import tasks
+
+        self.batches: list[list[int]] = []
+        self.plans: list[int] = []
+        monkeypatch.setattr(tasks.send_batch, "delay", lambda ids: self.batches.append(list(ids)))
+        monkeypatch.setattr(tasks.plan_send, "delay", lambda digest_id: self.plans.append(digest_id))
+
+    def run(self, capture, *, limit: int | None = None) -> int:
+        """Plan what waits to be planned, then send batches (at most limit); the batches run."""
+        ran = 0
+        while self.plans or self.batches:
+            while self.plans:
+                with capture(execute=True):
+                    planning.plan_send(digest_id=self.plans.pop(0))
+            if not self.batches or (limit is not None and ran >= limit):
+                return ran
+            with capture(execute=True):
+                sending.send_batch(self.batches.pop(0))
+            ran += 1
+        return ran

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from digest_site.celery import app as celery_app
 from newsletters.models import Delivery, Digest
-from tests.newsletters.delivery.helpers import make_reader, make_sendable_digest
+from tests.newsletters.delivery.helpers import make_reader, make_sendable_digest, make_staff
 
 
 @pytest.fixture
@@ -28,7 +28,9 @@ def test_send_digest_wait_sends_to_every_reader_and_reports_the_outcome(sink, ea
     make_reader("c@example.com", tags=("robotics",))
     out = io.StringIO()
 
-    call_command("send_digest", "2025-07-10", "--wait", "--poll", "0.05", stdout=out)
+    make_staff("publisher", can_send=True)
+
+    call_command("send_digest", "2025-07-10", "--user", "publisher", "--wait", "--poll", "0.05", stdout=out)
 
     assert "2025-07-10: sending to 2 readers" in out.getvalue()
     assert "2025-07-10: sent: 2 sent, 0 failed, 1 skipped" in out.getvalue()
@@ -40,10 +42,11 @@ def test_send_digest_wait_sends_to_every_reader_and_reports_the_outcome(sink, ea
 def test_send_digest_a_second_time_sends_nothing(sink, eager_celery):
     make_sendable_digest()
     make_reader("a@example.com")
-    call_command("send_digest", "2025-07-10", stdout=io.StringIO())
+    make_staff("publisher", can_send=True)
+    call_command("send_digest", "2025-07-10", "--user", "publisher", stdout=io.StringIO())
     out = io.StringIO()
 
-    call_command("send_digest", "2025-07-10", stdout=out)
+    call_command("send_digest", "2025-07-10", "--user", "publisher", stdout=out)
 
     assert out.getvalue().strip() == "2025-07-10: not started, the digest is sent"
     assert sink.count == 1 and Delivery.objects.count() == 1
@@ -62,6 +65,20 @@ def test_send_digest_dry_run_shows_the_audience_and_sends_nothing(sink):
     assert out.getvalue().strip() == "2025-07-10: 2 readers, 2 variants, 1 skipped"
     assert sink.count == 0 and not Delivery.objects.exists()
     assert Digest.objects.get().status == Digest.Status.DRAFT
+
+
+@pytest.mark.django_db
+def test_send_digest_needs_a_user_with_the_send_permission(sink):
+    make_sendable_digest()
+    make_reader("a@example.com")
+    make_staff("editor", can_send=False)
+
+    with pytest.raises(CommandError, match="--user must name"):
+        call_command("send_digest", "2025-07-10", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="editor: sending needs"):
+        call_command("send_digest", "2025-07-10", "--user", "editor", stdout=io.StringIO())
+
+    assert Digest.objects.get().status == Digest.Status.DRAFT and sink.count == 0
 
 
 @pytest.mark.django_db

@@ -172,7 +172,14 @@ def test_the_subject_names_the_date_and_the_first_paper_in_the_readers_language(
         render(entries, "ko").subject
         == "[Research Digest] 7월 10일: First Return, Entropy-Eliciting Explore 외 2편"
     )
-    assert render(entries, "both").subject == render(entries, "ko").subject
+    # A reader of both languages reads both in the subject too.
+    assert (
+        render(entries, "both").subject
+        == "[Research Digest] 7월 10일 · Jul 10: First Return, Entropy-Eliciting Explore 외 2편 · and 2 more"
+    )
+    assert render(entries[:1], "both").subject == (
+        "[Research Digest] 7월 10일 · Jul 10: First Return, Entropy-Eliciting Explore"
+    )
     assert (
         render(entries, "en").subject
         == "[Research Digest] Jul 10: First Return, Entropy-Eliciting Explore and 2 more"
@@ -303,3 +310,13 @@ def test_email_entries_for_a_digest_take_two_queries_whatever_the_number_of_entr
     )
     assert last.archive_url == "https://digest.example.com/papers/no-id/"
     assert last.paper_url.startswith("https://arxiv.org/search/?")
+
+
+def test_a_test_send_is_marked_in_the_subject_and_both_bodies():
+    from newsletters.mail.rendering import mark_as_test
+
+    rendered = mark_as_test(render([email_entry(1, title="First paper")], "en"))
+
+    assert rendered.subject.startswith("[TEST] [Research Digest] Jul 10: First paper")
+    assert rendered.text.startswith("*** TEST SEND")
+    assert rendered.html.index('class="test-banner"') > rendered.html.index("<body")

@@ -90,7 +90,7 @@ def test_three_readers_get_their_own_links_over_one_smtp_connection(smtp_sink, d
             message["List-Unsubscribe"] == f"<{fields['unsubscribe_url']}>, <{fields['unsubscribe_mailto']}>"
         )
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert message["Subject"].startswith("[Research Digest] 6월 2일: Scaling Laws")
+        assert message["Subject"].startswith("[Research Digest] 6월 2일 · Jun 2: Scaling Laws")
         assert message.get_content_type() == "multipart/alternative"
         text = message.get_body(("plain",)).get_content()
         html = message.get_body(("html",)).get_content()
