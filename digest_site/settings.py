@@ -7,6 +7,7 @@ PostgreSQL, Redis and SMTP/ESP are switched on by their variables (see .env.exam
 """
 
 import datetime
+import ipaddress
 import os
 from pathlib import Path
 
@@ -56,6 +57,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP addresses or networks (CIDR), each checked here."""
+    values = env_list(name, default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks, not {value!r}") from None
+    return values
 
 
 def env_time(name: str, default: str) -> datetime.time:
@@ -288,6 +300,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not 
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Peers whose X-Forwarded-For is believed (digest_site/clientip.py): the reverse proxies in
+# front of the app, as addresses or networks. Empty: the client is always REMOTE_ADDR.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Load balancers and container health checks probe over plain HTTP inside the network.

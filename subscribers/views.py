@@ -12,19 +12,13 @@ from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from digest_site.clientip import client_ip
+
 from . import links, ratelimit, subscribing, tokens
 from .forms import PreferencesForm, SubscribeForm
 from .models import Subscriber
 
 ONE_CLICK_BODY = ("List-Unsubscribe", "One-Click")
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client address; behind a proxy, the one the proxy appended last to X-Forwarded-For."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None) and forwarded:
-        return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def ui_language() -> str:
