@@ -36,8 +36,8 @@ BENCH_WORKERS ?= 1
 BENCH_DB = $${BENCH_DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3}
 bench: install
 	rm -f var/bench.sqlite3
-	DATABASE_URL=$(BENCH_DB) $(BIN)/python manage.py migrate --noinput -v0
-	DATABASE_URL=$(BENCH_DB) LOG_LEVEL=WARNING \
+	DEBUG=True DATABASE_URL=$(BENCH_DB) $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=True DATABASE_URL=$(BENCH_DB) LOG_LEVEL=WARNING \
 	  $(BIN)/python manage.py bench_delivery --flush --subscribers $(BENCH_SUBSCRIBERS) --workers $(BENCH_WORKERS)
 
 lint: install

@@ -81,14 +81,23 @@ def env_time(name: str, default: str) -> datetime.time:
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-# DEBUG defaults to on for the embedded set-up, like healthchecks; production sets DEBUG=False
-# and must then give SECRET_KEY and ALLOWED_HOSTS, or the app refuses to start.
-DEBUG = env_bool("DEBUG", True)
+# DEBUG is off unless asked for (`make run`, the test suite and Procfile.dev set DEBUG=True):
+# a deployment that forgets it must not serve debug pages. Off, the app needs its own
+# SECRET_KEY and ALLOWED_HOSTS, or it refuses to start.
+DEBUG = env_bool("DEBUG", False)
+DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=False")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+if not DEBUG and not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG=False (generate one with: python -c "
+        '"import secrets; print(secrets.token_urlsafe(50))"); for local development set DEBUG=True'
+    )
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a public development key, which lets anyone sign links and sessions: "
+        "set a long random SECRET_KEY when DEBUG=False"
+    )
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
 # Old keys stay valid for signed links (unsubscribe must work across a rotation).
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
