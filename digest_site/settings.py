@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.humanize",
     "anymail",
+    "axes",
     "newsletters",
     "subscribers",
 ]
@@ -134,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "digest_site.urls"
@@ -185,6 +188,12 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
     }
+
+# django-axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -317,6 +326,17 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Load balancers and container health checks probe over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
+
+# --- Login throttling (django-axes) ---------------------------------------------------
+# After LOGIN_FAILURE_LIMIT wrong passwords from one client IP, or for one username (from
+# anywhere), logins from that IP / for that username are refused for LOGIN_LOCKOUT_MINUTES;
+# attempts are recorded in axes' tables and each lockout is logged (logger "axes").
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "digest_site.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "digest_site.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
 
 # --- Health (/healthz, digest_site/health.py) ---------------------------------------
 # Seconds to wait for Celery workers to answer a ping, and to remember the answer per process
