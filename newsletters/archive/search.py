@@ -67,7 +67,8 @@ def _full_text_search(entries: EntryQuerySet, query: str, terms: list[str]) -> E
     prefixes = SearchQuery(" & ".join(f"{term}:*" for term in terms), search_type="raw", config="simple")
     matches = stemmed | prefixes
     return (
-        entries.annotate(search=document, rank=SearchRank(document, matches))
+        # alias, not annotate: neither the document nor its rank is fetched, only used here.
+        entries.alias(search=document, rank=SearchRank(document, matches))
         .filter(search=matches)
         .order_by("-rank", "-digest__date", "position")
     )
