@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test test-fast lint bench messages
+.PHONY: install run test test-fast lint bench bench-search messages
 
 install: $(VENV)/.installed
 
@@ -36,9 +36,20 @@ BENCH_WORKERS ?= 1
 BENCH_DB = $${BENCH_DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3}
 bench: install
 	rm -f var/bench.sqlite3
-	DATABASE_URL=$(BENCH_DB) $(BIN)/python manage.py migrate --noinput -v0
-	DATABASE_URL=$(BENCH_DB) LOG_LEVEL=WARNING \
+	DEBUG=True DATABASE_URL=$(BENCH_DB) $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=True DATABASE_URL=$(BENCH_DB) LOG_LEVEL=WARNING \
 	  $(BIN)/python manage.py bench_delivery --flush --subscribers $(BENCH_SUBSCRIBERS) --workers $(BENCH_WORKERS)
+
+# The search benchmark: 10,000 published entries and one of 10 MB in a throwaway PostgreSQL
+# database (BENCH_SEARCH_DATABASE_URL, created if missing and emptied first!); prints p50/p95.
+BENCH_SEARCH_DB ?= postgres://postgres@127.0.0.1:5432/digest_bench_search
+bench-search: install
+	$(BIN)/python -c "import psycopg, sys; from urllib.parse import urlsplit; u = urlsplit(sys.argv[1]); \
+	  c = psycopg.connect(sys.argv[1].replace(u.path, '/postgres'), autocommit=True); \
+	  c.execute('SELECT 1 FROM pg_database WHERE datname = %s', [u.path[1:]]).fetchone() or \
+	  c.execute('CREATE DATABASE ' + u.path[1:])" "$(BENCH_SEARCH_DB)"
+	DEBUG=True DATABASE_URL=$(BENCH_SEARCH_DB) $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=True DATABASE_URL=$(BENCH_SEARCH_DB) LOG_LEVEL=WARNING $(BIN)/python manage.py bench_search --flush
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

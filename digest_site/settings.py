@@ -7,6 +7,7 @@ PostgreSQL, Redis and SMTP/ESP are switched on by their variables (see .env.exam
 """
 
 import datetime
+import ipaddress
 import os
 from pathlib import Path
 
@@ -58,6 +59,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP addresses or networks (CIDR), each checked here."""
+    values = env_list(name, default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks, not {value!r}") from None
+    return values
+
+
 def env_time(name: str, default: str) -> datetime.time:
     value = env_str(name, default)
     try:
@@ -69,14 +81,23 @@ def env_time(name: str, default: str) -> datetime.time:
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-# DEBUG defaults to on for the embedded set-up, like healthchecks; production sets DEBUG=False
-# and must then give SECRET_KEY and ALLOWED_HOSTS, or the app refuses to start.
-DEBUG = env_bool("DEBUG", True)
+# DEBUG is off unless asked for (`make run`, the test suite and Procfile.dev set DEBUG=True):
+# a deployment that forgets it must not serve debug pages. Off, the app needs its own
+# SECRET_KEY and ALLOWED_HOSTS, or it refuses to start.
+DEBUG = env_bool("DEBUG", False)
+DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=False")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+if not DEBUG and not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG=False (generate one with: python -c "
+        '"import secrets; print(secrets.token_urlsafe(50))"); for local development set DEBUG=True'
+    )
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a public development key, which lets anyone sign links and sessions: "
+        "set a long random SECRET_KEY when DEBUG=False"
+    )
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
 # Old keys stay valid for signed links (unsubscribe must work across a rotation).
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
@@ -100,6 +121,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "anymail",
     "reversion",
+    "axes",
+    "csp",
     "newsletters",
     "subscribers",
 ]
@@ -114,6 +137,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "digest_site.contentpolicy.ContentPolicyMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "digest_site.urls"
@@ -165,6 +191,12 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
     }
+
+# django-axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -295,11 +327,42 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not 
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Peers whose X-Forwarded-For is believed (digest_site/clientip.py): the reverse proxies in
+# front of the app, as addresses or networks. Empty: the client is always REMOTE_ADDR.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Load balancers and container health checks probe over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response (django-csp; digest_site/contentpolicy.py relaxes
+# inline scripts and styles for /admin/ only). Public pages load scripts and styles from
+# /static/ alone and may not be framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- Login throttling (django-axes) ---------------------------------------------------
+# After LOGIN_FAILURE_LIMIT wrong passwords from one client IP, or for one username (from
+# anywhere), logins from that IP / for that username are refused for LOGIN_LOCKOUT_MINUTES;
+# attempts are recorded in axes' tables and each lockout is logged (logger "axes").
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "digest_site.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "digest_site.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
 
 # --- Health (/healthz, digest_site/health.py) ---------------------------------------
 # Seconds to wait for Celery workers to answer a ping, and to remember the answer per process

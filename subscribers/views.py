@@ -9,22 +9,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+
+from digest_site.clientip import client_ip
 
 from . import links, ratelimit, subscribing, tokens
 from .forms import PreferencesForm, SubscribeForm
 from .models import Subscriber
 
 ONE_CLICK_BODY = ("List-Unsubscribe", "One-Click")
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client address; behind a proxy, the one the proxy appended last to X-Forwarded-For."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None) and forwarded:
-        return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def ui_language() -> str:
@@ -81,6 +76,8 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "subscribers/check_inbox.html")
 
 
+# Token pages: the URL is a credential, so neither browsers nor proxies may keep a copy.
+@never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_for(request, token, tokens.CONFIRM)
@@ -96,6 +93,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 # The one CSRF-exempt view: RFC 8058 mail clients POST here with no cookie and no CSRF token.
 # The signed token in the URL is the only authority, and it acts on its own subscriber only.
 @csrf_exempt
+@never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_for(request, token, tokens.UNSUBSCRIBE)
@@ -111,6 +109,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "subscribers/unsubscribed.html", context)
 
 
+@never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_for(request, token, tokens.PREFERENCES)

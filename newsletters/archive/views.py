@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from newsletters.archive.search import MAX_QUERY_LENGTH, search_entries
+from newsletters.archive.search import clean_query, search_entries
 from newsletters.authoring.permalinks import find_paper
 from newsletters.models import Digest, Entry, Tag
 from newsletters.templatetags.commentary import attach_commentary_html
@@ -150,7 +150,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    query = clean_query(request.GET.get("q", ""))
     entries = search_entries(query).with_listing_data() if query else Entry.objects.none()
     context = {"query": query, "page_obj": paginate(request, entries, ENTRIES_PER_PAGE) if query else None}
     return render(request, "newsletters/search.html", context)

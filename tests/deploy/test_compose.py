@@ -88,10 +88,18 @@ def test_workers_can_be_scaled_and_beat_stays_single(resolved):
     assert beat.get("deploy", {}).get("replicas", 1) == 1
 
 
-def test_mail_catcher_web_ui_is_published(resolved):
+def test_web_and_mail_catcher_ui_are_published_on_loopback_only(resolved):
     assert resolved["services"]["mail"]["image"].startswith("axllent/mailpit")
-    assert resolved["services"]["mail"]["ports"] == [{"published": 8025, "target": 8025}]
-    assert resolved["services"]["web"]["ports"] == [{"published": 8000, "target": 8000}]
+    assert resolved["services"]["mail"]["ports"] == ["127.0.0.1:8025:8025/tcp"]
+    assert resolved["services"]["web"]["ports"] == ["127.0.0.1:8000:8000/tcp"]
+
+
+def test_forwarded_headers_are_trusted_only_from_the_compose_network(resolved):
+    subnet = resolved["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert subnet == "172.30.0.0/24"
+    for name in APP_SERVICES:
+        assert resolved["services"][name]["environment"]["TRUSTED_PROXIES"] == subnet
+    assert resolved["services"]["web"]["environment"]["FORWARDED_ALLOW_IPS"] == subnet
 
 
 def test_compose_refuses_to_start_without_a_secret_key(tmp_path):

@@ -47,6 +47,28 @@ def test_the_app_refuses_to_start_in_production_without(missing, message, tmp_pa
     assert worker.returncode != 0 and message in worker.stderr
 
 
+def test_the_app_refuses_to_start_in_production_with_the_development_key(tmp_path):
+    env = production_env(tmp_path, SECRET_KEY="dev-only-insecure-key-never-use-in-production")
+
+    web = run(["-c", "import digest_site.wsgi"], env)
+
+    assert web.returncode != 0
+    assert "SECRET_KEY is a public development key" in web.stderr
+
+
+def test_debug_is_off_when_not_set(tmp_path):
+    env = production_env(tmp_path, DEBUG=None)
+    show = "from digest_site import settings; print(settings.DEBUG)"
+
+    unset = run(["-c", show], env)
+    without_key = run(["-c", show], production_env(tmp_path, DEBUG=None, SECRET_KEY=None))
+
+    assert unset.returncode == 0, unset.stderr
+    assert unset.stdout.strip() == "False"
+    assert without_key.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG=False" in without_key.stderr
+
+
 def test_production_serves_https_only_with_secure_cookies_and_hsts(production_site):
     result = run([str(PROBE), "responses"], production_env(production_site))
     assert result.returncode == 0, result.stderr

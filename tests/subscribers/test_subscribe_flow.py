@@ -17,10 +17,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 
 @pytest.fixture
 def subscribe(client, django_capture_on_commit_callbacks):
-    def post(email: str, *, tags=(), language="en", ip="203.0.113.5", **extra):
+    def post(email: str, *, tags=(), language="en", ip="203.0.113.5", forwarded_for=None, **extra):
         data = {"email": email, "tags": list(tags), "language": language, **extra}
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
         with django_capture_on_commit_callbacks(execute=True):
-            return client.post("/subscribe/", data, REMOTE_ADDR=ip)
+            return client.post("/subscribe/", data, REMOTE_ADDR=ip, headers=headers)
 
     return post
 
@@ -148,6 +149,26 @@ def test_one_client_ip_can_post_the_form_only_so_often(subscribe, smtp_sink, set
     assert not Subscriber.objects.filter(email="reader3@example.com").exists()
     assert len(smtp_sink.messages) == 3
     assert subscribe("reader3@example.com", ip="198.51.100.8").status_code == 302
+
+
+def test_a_spoofed_forwarded_for_header_does_not_escape_the_ip_limit(subscribe, smtp_sink, settings):
+    settings.SUBSCRIBE_RATE_LIMIT = 3
+    settings.TRUSTED_PROXIES = []
+    codes = [
+        subscribe(f"victim{n}@example.com", ip="198.51.100.7", forwarded_for=f"203.0.113.{n}").status_code
+        for n in range(6)
+    ]
+    assert codes == [302, 302, 302, 429, 429, 429]
+    assert len(smtp_sink.messages) == 3
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(subscribe, smtp_sink, settings):
+    settings.SUBSCRIBE_RATE_LIMIT = 1
+    settings.TRUSTED_PROXIES = ["172.30.0.0/24"]
+    first = subscribe("one@example.com", ip="172.30.0.1", forwarded_for="1.2.3.4, 203.0.113.1")
+    again = subscribe("two@example.com", ip="172.30.0.1", forwarded_for="9.9.9.9, 203.0.113.1")
+    other = subscribe("three@example.com", ip="172.30.0.1", forwarded_for="203.0.113.2")
+    assert [first.status_code, again.status_code, other.status_code] == [302, 429, 302]
 
 
 def test_the_ip_limit_resets_after_its_window(subscribe, smtp_sink, settings):

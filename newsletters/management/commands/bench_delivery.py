@@ -14,6 +14,7 @@ import json
 import os
 import random
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -204,7 +205,10 @@ def start_worker(port: int, concurrency: int, *, name: str, batch_size: int) -> 
         "DELIVERY_BATCH_SIZE": str(batch_size),
         "LOG_LEVEL": "WARNING",
         "DEBUG": "False",
-        "SECRET_KEY": settings.SECRET_KEY,
+        # A non-debug process refuses the development key; the workers only sign links.
+        "SECRET_KEY": secrets.token_urlsafe(50)
+        if settings.SECRET_KEY == settings.DEV_SECRET_KEY
+        else settings.SECRET_KEY,
         "ALLOWED_HOSTS": ",".join(settings.ALLOWED_HOSTS) or "localhost",
     }
     return subprocess.Popen(

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from newsletters.archive.search import search_entries
+from newsletters.archive.search import MAX_QUERY_LENGTH, clean_query, search_entries, search_terms
 from newsletters.models import Digest, Entry
 from tests.factories import make_digest, make_entry
 
@@ -126,3 +126,85 @@ def test_search_page_escapes_the_query(client, papers):
     html = client.get("/search/", {"q": '<script>alert("x")</script>'}).content.decode()
 
     assert "<script>alert" not in html
+
+
+@pytest.mark.parametrize("query", ["explo\x00ration", "\x00", "a\x00b\x01c\x7f", "exploration\x1b[31m"])
+def test_control_characters_in_a_query_never_fail_the_page(client, papers, query):
+    response = client.get("/search/", {"q": query}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200
+    assert "\x00" not in response.content.decode()
+
+
+def test_control_characters_separate_words():
+    assert clean_query("explo\x00ration\tand\n  more") == "explo ration and more"
+    assert search_terms("entropy\x00tokens") == ["entropy", "tokens"]
+    assert clean_query("\ud800x\u200b\ue000y") == "x y"
+
+
+def test_a_long_query_is_cut_to_the_limit(client, papers):
+    assert len(clean_query("exploration " * 1000)) <= MAX_QUERY_LENGTH
+    assert found("exploration " * 1000) == ["First Return, Entropy-Eliciting Explore"]
+
+    response = client.get("/search/", {"q": "x" * 100_000})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("en", "No papers match “zyzzyva”."), ("ko", "“zyzzyva”에 맞는 논문이 없습니다.")],
+)
+def test_a_search_with_no_results_says_so_in_the_readers_language(client, papers, language, message):
+    html = client.get("/search/", {"q": "zyzzyva"}, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert message in html
+    assert 'href="/tags/"' in html
+    assert "0 papers match" not in html
+
+
+def test_only_the_first_part_of_a_huge_field_is_searched(papers):
+    digest = Digest.objects.get()
+    make_entry(digest=digest, position=3, title="Huge", commentary_en="filler " * 20_000 + "needleword")
+
+    assert found("needleword") == []
+    assert found("Huge") == ["Huge"]
+
+
+@on_postgresql
+def test_on_postgresql_the_stored_document_follows_edits(papers):
+    entry = papers["hybrid"]
+    entry.title = "Mamba Meets Attention"
+    entry.save()
+
+    assert found("Mamba") == ["Mamba Meets Attention"]
+    assert found("Systematic") == []
+
+
+@on_postgresql
+def test_on_postgresql_search_reads_the_stored_gin_indexed_document(papers):
+    with connection.cursor() as cursor:
+        sql, params = search_entries("exploration").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'newsletters_entry_search_document_gin'"
+        )
+        [(index,)] = cursor.fetchall()
+
+    assert "search_document @@" in plan
+    assert "to_tsvector" not in plan  # nothing is computed per row at query time
+    assert "USING gin (search_document)" in index
+
+
+@on_postgresql
+def test_on_postgresql_an_entry_too_big_for_one_tsvector_is_still_saved_and_found(papers):
+    digest = Digest.objects.get()
+    words = " ".join(f"w{n}x{n * 7919 % 100_003}" for n in range(120_000))  # ~1.5 MB of distinct words
+
+    entry = make_entry(
+        digest=digest, position=3, title="Enormous Survey", abstract=words, commentary_en=words
+    )
+
+    assert Entry.objects.filter(pk=entry.pk).exists()
+    assert found("Enormous") == ["Enormous Survey"]
