@@ -14,6 +14,7 @@ from newsletters.authoring.textformat import (
     ParsedDigest,
     ParsedEntry,
     format_digest_text,
+    normalise_title,
     parse_digest_bytes,
     parse_digest_text,
 )
@@ -124,11 +125,6 @@ def export_digest_text(digest: Digest) -> str:
         ),
     )
     return format_digest_text(parsed)
-
-
-def normalise_title(title: str) -> str:
-    """A title compared loosely: case and runs of whitespace do not matter."""
-    return " ".join(title.split()).casefold()
 
 
 def _match_by_title(parsed_entries: tuple[ParsedEntry, ...], existing: list[Entry]) -> dict[int, Entry]:
