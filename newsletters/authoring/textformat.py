@@ -433,7 +433,7 @@ class _Parser:
                     " the English commentary",
                     number,
                 )
-            if english and self.starts_next_entry(line):
+            if english and _looks_like_authors(line) and _reads_as_entry(self.lines, number - 2):
                 raise self.error(
                     f"expected {closing}, got {_quote(line)}, which looks like the authors line of a new"
                     f" entry whose title is line {number - 1}: the tag line of the entry that starts on"
@@ -441,20 +441,6 @@ class _Parser:
                     number,
                 )
             english.append(line)
-
-    def starts_next_entry(self, line: str) -> bool:
-        """True when this commentary line and the next two read as authors, abstract, Korean commentary."""
-        abstract, korean = self.peek(), self.peek(1)
-        return (
-            _looks_like_authors(line)
-            and abstract is not None
-            and bool(abstract.strip())
-            and not is_tag_line(abstract)
-            and not contains_hangul(abstract)
-            and korean is not None
-            and not is_tag_line(korean)
-            and contains_hangul(korean)
-        )
 
     def read_tags(self, line: str, number: int) -> tuple[str, ...]:
         tags = tuple(token[1:] for token in line.split())
@@ -479,6 +465,36 @@ def _looks_like_authors(line: str) -> bool:
 def _looks_like_tag_line(line: str) -> bool:
     """A line meant as a tag line but mistyped: '# rl', '#rl,#llm', ' #rl', '#rl  #llm'."""
     return bool(_LOOSE_TAG_LINE.fullmatch(line))
+
+
+def _reads_as_entry(lines: list[str], index: int) -> bool:
+    """True when lines[index:] read as one whole entry, title to tag line.
+
+    Deliberately not the parser itself: a plain forward scan that stops at the first line out of
+    place, so looking ahead from every commentary line stays linear in the size of the file.
+    """
+    title, authors, abstract = (
+        lines[index + offset] if index + offset < len(lines) else "" for offset in range(3)
+    )
+    if not title.strip() or is_tag_line(title) or not (authors.startswith("(") and authors.endswith(")")):
+        return False
+    if not abstract.strip() or is_tag_line(abstract) or contains_hangul(abstract):
+        return False
+    position, korean, english = index + 3, 0, 0
+    while position < len(lines):
+        line = lines[position]
+        if not line.strip() or _looks_like_tag_line(line) and not is_tag_line(line):
+            return False
+        if is_tag_line(line):
+            return korean > 0 and english > 0
+        if not english and contains_hangul(line):
+            korean += 1
+        elif english and _looks_korean(line):
+            return False
+        else:
+            english += 1
+        position += 1
+    return False
 
 
 def _looks_korean(line: str) -> bool:

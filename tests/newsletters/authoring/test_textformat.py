@@ -288,7 +288,8 @@ def test_writing_refuses_a_commentary_that_would_read_as_a_new_entry():
         ("A",),
         "Abs.",
         "좋아요",
-        "Good.\n\n(Ada Lovelace)\n\nAn abstract.\n\nKorean labs just call it 워밍업 these days.",
+        "Good.\n\n(Ada Lovelace)\n\nAn abstract.\n\nKorean labs just call it 워밍업 these days.\n\n"
+        "More English.",
         ("rl",),
     )
 
