@@ -31,8 +31,9 @@ _TAG = r"#[\w-]+"
 _TAG_LINE = re.compile(rf"{_TAG}(?: {_TAG})*")
 _HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff]")
 _UTF8_BOM = b"\xef\xbb\xbf"
-# A line meant as a tag line but mistyped: a space after '#', commas, doubled or leading spaces.
-_LOOSE_TAG_LINE = re.compile(r"[ \t]*#[ \t]*[\w-]+(?:[ \t,]+#[ \t]*[\w-]+)*[ \t,]*")
+# A line meant as a tag line but mistyped: a space after '#', commas, odd spaces (tabs, the
+# Korean IME's full-width space and '＃'), or a tag without its '#' ('#rl reasoning').
+_LOOSE_TAG_LINE = re.compile(r"\s*[#＃]\s*[\w-]+(?:[\s,]+(?:[#＃]\s*)?[\w-]+)*[\s,]*")
 _URL = re.compile(r"\S*https?://\S*")
 _WORD_CHAR = re.compile(r"\w")
 # C0 controls and DEL except tab and form feed (kept inside lines), and a BOM anywhere but the start.
@@ -187,7 +188,7 @@ def _check_writable(entry: ParsedEntry) -> None:
         problems.append("the first English commentary paragraph holds Hangul")
     if any(_looks_korean(line) for line in english[1:]):
         problems.append("an English commentary paragraph reads as Korean")
-    if any(is_tag_line(line) or _looks_like_tag_line(line) for line in korean + english):
+    if any(_looks_like_tag_line(line) for line in korean + english):
         problems.append("a commentary paragraph looks like a tag line")
     if not problems:
         # Whatever the checks above miss, the parser decides: never export a file that cannot be imported.
@@ -213,6 +214,7 @@ class _Parser:
         self.filename = filename
         self.index = 0  # 0-based index of the next line to read
         self.titles: dict[str, int] = {}  # normalised title -> line of the entry that has it
+        self.english_run = (0, 0)  # see english_run_end
 
     def error(self, message: str, line: int) -> DigestFormatError:
         return DigestFormatError(message, line=line, filename=self.filename)
@@ -315,7 +317,7 @@ class _Parser:
     def parse_title(self) -> str:
         number, title = self.index + 1, self.lines[self.index]
         self.index += 1
-        if is_tag_line(title) or _looks_like_tag_line(title):
+        if _looks_like_tag_line(title):
             raise self.error(
                 f"expected the title of an entry, got the tag line {_quote(title)}"
                 " (an entry has exactly one tag line, at its end)",
@@ -371,7 +373,7 @@ class _Parser:
         """The run of lines holding Hangul right after the abstract; at least one."""
         expected = "Korean commentary (lines containing Hangul) after the abstract"
         number, line = self.next_entry_line(start, expected)
-        if is_tag_line(line):
+        if _looks_like_tag_line(line):
             raise self.error(
                 f"expected {expected}, got the tag line {_quote(line)}:"
                 " every entry needs Korean and then English commentary before its tags",
@@ -386,7 +388,7 @@ class _Parser:
         korean = [line]
         while not self.at_end():
             line = self.lines[self.index]
-            if not line.strip() or is_tag_line(line) or not contains_hangul(line):
+            if not line.strip() or _looks_like_tag_line(line) or not contains_hangul(line):
                 break
             korean.append(line)
             self.index += 1
@@ -433,7 +435,7 @@ class _Parser:
                     " the English commentary",
                     number,
                 )
-            if english and _looks_like_authors(line) and _reads_as_entry(self.lines, number - 2):
+            if english and _looks_like_authors(line) and self.reads_as_entry(number - 2):
                 raise self.error(
                     f"expected {closing}, got {_quote(line)}, which looks like the authors line of a new"
                     f" entry whose title is line {number - 1}: the tag line of the entry that starts on"
@@ -441,6 +443,45 @@ class _Parser:
                     number,
                 )
             english.append(line)
+
+    def reads_as_entry(self, index: int) -> bool:
+        """True when the lines from index on read as one whole entry, title to tag line.
+
+        Not the parser itself: a forward scan that stops at the first line out of place. It runs
+        from every parenthesised commentary line, so the English run it ends with is remembered
+        (english_run_end) and a file full of such lines is still read in linear time.
+        """
+        lines = self.lines
+        title, authors, abstract = (lines[index + n] if index + n < len(lines) else "" for n in range(3))
+        if not title.strip() or _looks_like_tag_line(title):
+            return False
+        if not (authors.startswith("(") and authors.endswith(")")):
+            return False
+        if not abstract.strip() or _looks_like_tag_line(abstract) or contains_hangul(abstract):
+            return False
+        position = index + 3
+        while position < len(lines) and lines[position].strip() and not _looks_like_tag_line(lines[position]):
+            if not contains_hangul(lines[position]):
+                break
+            position += 1
+        if position == index + 3:
+            return False  # no Korean commentary
+        end = self.english_run_end(position)
+        return end > position and end < len(lines) and is_tag_line(lines[end])
+
+    def english_run_end(self, position: int) -> int:
+        """The index of the first line from position on that cannot be English commentary."""
+        start, end = self.english_run
+        if start <= position < end:
+            return end
+        end = position
+        while end < len(self.lines):
+            line = self.lines[end]
+            if not line.strip() or _looks_like_tag_line(line) or (end > position and _looks_korean(line)):
+                break
+            end += 1
+        self.english_run = (position, end)
+        return end
 
     def read_tags(self, line: str, number: int) -> tuple[str, ...]:
         tags = tuple(token[1:] for token in line.split())
@@ -463,38 +504,8 @@ def _looks_like_authors(line: str) -> bool:
 
 
 def _looks_like_tag_line(line: str) -> bool:
-    """A line meant as a tag line but mistyped: '# rl', '#rl,#llm', ' #rl', '#rl  #llm'."""
+    """A tag line, or one meant as a tag line but mistyped: '# rl', '#rl,#llm', '#rl  #llm', '#rl llm'."""
     return bool(_LOOSE_TAG_LINE.fullmatch(line))
-
-
-def _reads_as_entry(lines: list[str], index: int) -> bool:
-    """True when lines[index:] read as one whole entry, title to tag line.
-
-    Deliberately not the parser itself: a plain forward scan that stops at the first line out of
-    place, so looking ahead from every commentary line stays linear in the size of the file.
-    """
-    title, authors, abstract = (
-        lines[index + offset] if index + offset < len(lines) else "" for offset in range(3)
-    )
-    if not title.strip() or is_tag_line(title) or not (authors.startswith("(") and authors.endswith(")")):
-        return False
-    if not abstract.strip() or is_tag_line(abstract) or contains_hangul(abstract):
-        return False
-    position, korean, english = index + 3, 0, 0
-    while position < len(lines):
-        line = lines[position]
-        if not line.strip() or _looks_like_tag_line(line) and not is_tag_line(line):
-            return False
-        if is_tag_line(line):
-            return korean > 0 and english > 0
-        if not english and contains_hangul(line):
-            korean += 1
-        elif english and _looks_korean(line):
-            return False
-        else:
-            english += 1
-        position += 1
-    return False
 
 
 def _looks_korean(line: str) -> bool:

@@ -384,3 +384,109 @@ def test_any_writable_digest_reads_back_as_the_same_values_and_text(digest: Pars
 
     assert parsed == digest
     assert format_digest_text(parsed) == text
+
+
+# --- A careless editor and a hostile file: refused at a line, in plain words, in linear time. ---
+
+ONE_ENTRY = "2025-03-06\nTitle One\n(A, B)\nAbstract.\n코멘트.\nComment.\n#rl\n"
+SECOND_ENTRY = "Title Two\n(C)\nAbstract two.\n두 번째.\nSecond.\n#llm\n"
+
+
+def refusal_of(text: str) -> tuple[int, str]:
+    with pytest.raises(DigestFormatError) as caught:
+        parse_digest_text(text)
+    return caught.value.line, caught.value.message
+
+
+def test_doubled_blank_lines_between_entries_are_fine_but_not_inside_one():
+    assert len(parse_digest_text(ONE_ENTRY + "\n\n" + SECOND_ENTRY).entries) == 2
+    assert refusal_of(ONE_ENTRY.replace("코멘트.\n", "코멘트.\n\n\n"))[0] == 6
+
+
+@pytest.mark.parametrize(
+    ("typo", "words"),
+    [
+        ("# rl", "got '# rl': write each tag as '#' followed directly by"),
+        ("#rl, #llm", "got '#rl, #llm': write each tag"),
+        ("#rl llm", "got '#rl llm': write each tag"),
+        ("#rl\t#llm", "write each tag"),
+        ("＃rl", "got '＃rl': write each tag"),
+        ("#강화 학습", "got '#강화 학습': write each tag"),
+        ("#RL", "expected tags in lower case, got #RL; write #rl"),
+    ],
+)
+def test_a_mistyped_tag_line_is_refused_on_its_line(typo: str, words: str):
+    line, message = refusal_of(ONE_ENTRY.replace("#rl", typo) + SECOND_ENTRY)
+
+    assert line == 7
+    assert words in message
+
+
+def test_spaces_around_the_authors_line_are_pointed_out():
+    assert refusal_of(ONE_ENTRY.replace("(A, B)", "(A, B) ")) == (
+        3,
+        "expected the authors line in parentheses after the title, got '(A, B) '"
+        " (remove the spaces before '(' and after ')')",
+    )
+
+
+def test_titles_in_or_with_parentheses_are_titles_when_the_authors_line_follows():
+    for title in ("(Almost) Free Lunch", "Mamba (Selective SSM)", "(A Title In Parentheses)"):
+        assert parse_digest_text(ONE_ENTRY.replace("Title One", title)).entries[0].title == title
+
+
+def test_a_commentary_line_in_parentheses_is_commentary_unless_a_whole_entry_follows():
+    text = ONE_ENTRY.replace("Comment.\n", "Comment.\n(See https://example.com (v2).)\nMore.\n")
+
+    assert parse_digest_text(text).entries[0].commentary_en.split("\n\n") == [
+        "Comment.",
+        "(See https://example.com (v2).)",
+        "More.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ("\x00", "got a NUL character (U+0000) at column 4"),
+        ("\x1b", "got the control character U+001B at column 4"),
+        ("\ufeff", "got an invisible byte order mark (U+FEFF) at column 4"),
+        ("\r", "got a carriage return in the middle of a line at column 4"),
+    ],
+)
+def test_control_characters_are_refused_at_their_line_and_column(bad: str, words: str):
+    assert refusal_of(ONE_ENTRY.replace("Abstract.", f"Abs{bad}tract.")) == (
+        4,
+        f"expected plain text, {words}; delete it (copying from a PDF or a terminal can leave"
+        " such characters behind)",
+    )
+
+
+def test_old_mac_line_endings_are_refused_on_the_first_line():
+    line, message = refusal_of(ONE_ENTRY.replace("\n", "\r"))
+
+    assert (line, message[:60]) == (1, "expected plain text, got a carriage return in the middle of ")
+
+
+def test_a_huge_line_and_thousands_of_entries_are_read():
+    huge = parse_digest_text(ONE_ENTRY.replace("Abstract.", "x" * 2_000_000))
+    many = "2025-03-06\n" + "".join(f"Title {n}\n(A)\nAbs.\n코멘트.\nComment.\n#rl\n" for n in range(5000))
+
+    assert len(huge.entries[0].abstract) == 2_000_000
+    assert len(parse_digest_text(many).entries) == 5000
+
+
+def test_reading_ahead_for_a_missing_tag_line_stays_linear(monkeypatch):
+    from newsletters.authoring import textformat
+
+    calls = []
+    looks_korean = textformat._looks_korean
+    monkeypatch.setattr(textformat, "_looks_korean", lambda line: calls.append(line) or looks_korean(line))
+    # Every "(x)" could be the authors of a next entry; each look ahead must not rescan the rest.
+    text = ONE_ENTRY.replace("#rl\n", "(x)\nabc\nsee 한 in Korean labs\n" * 3000)
+
+    line, message = refusal_of(text)
+
+    assert line == len(text.splitlines())
+    assert "got the end of the file" in message
+    assert len(calls) < 4 * 9000
