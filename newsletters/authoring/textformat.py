@@ -7,8 +7,14 @@ One file is one day:
     (Author One, Author Two, Yang (Katie)Zhao)
     Abstract, one line.
     Korean commentary, one or more lines (each containing Hangul).
-    English commentary, the remaining lines.
+    English commentary, one or more lines (the first without Hangul).
     #tag #other-tag                       closes the entry
+
+Every part is required, so a line deleted by mistake is refused where the file stops making
+sense instead of folding the next paper into this one (issue 10): an abstract with Hangul,
+Korean text after the English, or a commentary line followed by what reads as a whole new
+entry all say which line seems missing. Blank lines may only separate entries; a title may
+appear once a day.
 
 Each commentary line is one markdown paragraph, so lines are joined with a blank line on
 parse and split back into lines on format: format_digest_text(parse_digest_text(x)) == x.
