@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from newsletters.authoring.hf import HfPaper
-from newsletters.authoring.importing import DigestLockedError, normalise_title
+from newsletters.authoring.importing import DigestLockedError
+from newsletters.authoring.textformat import normalise_title
 from newsletters.models import Digest, Entry
 
 _VERSION = re.compile(r"v[0-9]+$")

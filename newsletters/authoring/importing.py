@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from newsletters.authoring import history, permalinks
-from newsletters.authoring.repeats import find_earlier_appearances, normalise_title
+from newsletters.authoring.repeats import find_earlier_appearances
 from newsletters.authoring.textformat import (
     DigestFormatError,
     ParsedDigest,
     ParsedEntry,
     format_digest_text,
+    normalise_title,
     parse_digest_bytes,
     parse_digest_text,
 )

@@ -8,12 +8,8 @@ import datetime
 
 from django.db.models import Q
 
+from newsletters.authoring.textformat import normalise_title
 from newsletters.models import Entry
-
-
-def normalise_title(title: str) -> str:
-    """A title compared loosely: case and runs of whitespace do not matter."""
-    return " ".join(title.split()).casefold()
 
 
 def find_earlier_appearances(

@@ -88,7 +88,7 @@ def test_a_bad_file_does_not_stop_the_good_ones_but_the_command_still_fails():
         "Created digest 2025-03-03 (3 entries)",
         "Created digest 2025-03-04 (3 entries)",
     ]
-    assert err.getvalue().startswith(f"{bad}:11: expected a tag line")
+    assert err.getvalue().startswith(f"{bad}:12: expected a tag line")
     assert not Digest.objects.filter(date=datetime.date(2025, 3, 6)).exists()
 
 

@@ -195,7 +195,7 @@ def test_hostile_text_is_stored_as_one_clean_line_and_exports(hf_server):
     hf_server.answer([item])
     run()
     entry = Entry.objects.get()
-    entry.commentary_en = "Fine."
+    entry.commentary_ko, entry.commentary_en = "좋은 논문입니다.", "Fine."
     entry.save()
     entry.set_tags(["rl"])
 

@@ -379,3 +379,19 @@ def test_any_writable_digest_survives_import_then_export(digest: ParsedDigest):
         transaction.set_rollback(True)
 
     assert exported == text
+
+
+def test_a_day_pasted_again_with_a_tag_line_missing_is_refused_and_changes_nothing():
+    text = fixture_text("digest-2025-03-04.txt")
+    import_digest_text(text)
+    before = row_counts()
+    entries_before = list(Entry.objects.values_list("title", "commentary_en"))
+    edited = text.replace("#diffusion #image-generation\n", "", 1)
+
+    with pytest.raises(DigestFormatError) as caught:
+        import_digest_text(edited, filename="day.txt")
+
+    assert caught.value.line == 11
+    assert "the tag line of the entry that starts on line 2 seems missing" in caught.value.message
+    assert row_counts() == before
+    assert list(Entry.objects.values_list("title", "commentary_en")) == entries_before
