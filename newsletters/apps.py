@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class NewslettersConfig(AppConfig):
     name = "newsletters"
     verbose_name = "Newsletters"
+
+    def ready(self) -> None:
+        from digest_site import checks  # noqa: F401 (registers the mail identity checks)
+        from digest_site.mailname import use_configured_mail_name
+
+        use_configured_mail_name()
