@@ -10,6 +10,7 @@ import datetime
 import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -238,6 +239,9 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Research Digest <digest@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# The name this site greets SMTP servers with (EHLO) and the right-hand side of every
+# Message-ID: the site's own host name, never "localhost" (digest_site/checks.py).
+EMAIL_HELO_NAME = env_str("EMAIL_HELO_NAME") or urlsplit(SITE_URL).hostname or "localhost"
 MAIL_CATCHER_URL = env_str("MAIL_CATCHER_URL", "http://127.0.0.1:1080" if DEBUG else "")
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")

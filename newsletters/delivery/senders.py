@@ -41,7 +41,12 @@ class SMTPSender:
 
     def _connect(self) -> smtplib.SMTP:
         cls = smtplib.SMTP_SSL if settings.EMAIL_USE_SSL else smtplib.SMTP
-        connection = cls(settings.EMAIL_HOST, settings.EMAIL_PORT, timeout=settings.EMAIL_TIMEOUT)
+        connection = cls(
+            settings.EMAIL_HOST,
+            settings.EMAIL_PORT,
+            local_hostname=settings.EMAIL_HELO_NAME,
+            timeout=settings.EMAIL_TIMEOUT,
+        )
         if settings.EMAIL_USE_TLS:
             connection.starttls(context=ssl.create_default_context())
         if settings.EMAIL_HOST_USER:

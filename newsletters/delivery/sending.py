@@ -20,6 +20,7 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.utils import timezone
 
+from digest_site.mailname import mail_domain
 from newsletters.delivery import ratelimit
 from newsletters.delivery.ledger import (
     BatchResult,
@@ -44,7 +45,7 @@ from newsletters.delivery.senders import (
     open_sender,
 )
 from newsletters.mail.content import render_variant
-from newsletters.mail.messages import MessageTemplate, build_message_template, make_message_id, site_domain
+from newsletters.mail.messages import MessageTemplate, build_message_template, make_message_id
 from newsletters.mail.rendering import RenderedEmail, mark_as_test
 from newsletters.models import Delivery, Digest, DigestVariant
 from subscribers import links
@@ -140,7 +141,7 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
 
 def _send_rows(rows: list[Row], result: BatchResult) -> None:
     deadline = time.monotonic() + settings.DELIVERY_LEASE_SECONDS / 2
-    domain = site_domain()
+    domain = mail_domain()
     from_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     accepted: list[tuple[int, str, datetime.datetime]] = []
     oldest = 0.0
@@ -204,7 +205,7 @@ def send_test(*, digest: Digest, entry_ids: list[int], language: str, to: str, u
     template = build_message_template(rendered)
     fields = {
         "to": to,
-        "message_id": f"<test-{uuid.uuid4().hex}@{site_domain()}>",
+        "message_id": f"<test-{uuid.uuid4().hex}@{mail_domain()}>",
         "unsubscribe_url": f"{settings.SITE_URL}/",
         "unsubscribe_mailto": f"mailto:{settings.UNSUBSCRIBE_MAILTO}",
         "preferences_url": f"{settings.SITE_URL}/",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import css_inline
 from django.template.loader import render_to_string
 
+from newsletters.mail.plaintext import wrap_text
 from newsletters.rendering import render_markdown
 
 # Plain ASCII tokens: lxml keeps "%" in href attributes (it escapes spaces, braces and
@@ -132,7 +133,7 @@ def mark_as_test(rendered: RenderedEmail) -> RenderedEmail:
 def render_email(name: str, context: dict) -> RenderedEmail:
     """Render emails/<name>.subject.txt, .txt and .html; the HTML with its CSS inlined."""
     subject = one_line(render_to_string(f"emails/{name}.subject.txt", context))
-    text = render_to_string(f"emails/{name}.txt", context).strip("\n") + "\n"
+    text = wrap_text(render_to_string(f"emails/{name}.txt", context).strip("\n")) + "\n"
     html = inline_css(render_to_string(f"emails/{name}.html", context))
     return RenderedEmail(subject=subject, text=text, html=html)
 

@@ -60,6 +60,7 @@ class ScriptedHandler:
         self.received: list[Received] = []
         self.count = 0
         self.sessions = 0  # EHLOs: one per SMTP connection
+        self.helo_names: list[str] = []  # the name each client greeted with
         self.deferred: set[str] = set()
         self.refused: list[str] = []
         self.lock = threading.Lock()
@@ -67,6 +68,7 @@ class ScriptedHandler:
     async def handle_EHLO(self, server, session, envelope, hostname: str, responses: list[str]) -> list[str]:
         with self.lock:
             self.sessions += 1
+            self.helo_names.append(hostname)
         session.host_name = hostname
         return responses
 

@@ -23,8 +23,10 @@ APP_SERVICES = ("migrate", "web", "worker", "beat")
 REQUIRED = {
     "SECRET_KEY": "compose-test-secret-key",
     "POSTGRES_PASSWORD": "composetestpassword",
-    "ALLOWED_HOSTS": "digest.example.org",
-    "SITE_URL": "https://digest.example.org",
+    "ALLOWED_HOSTS": "news.digest-lab.net",
+    "SITE_URL": "https://news.digest-lab.net",
+    "DEFAULT_FROM_EMAIL": "Research Digest <digest@news.digest-lab.net>",
+    "UNSUBSCRIBE_MAILTO": "unsubscribe@news.digest-lab.net",
 }
 
 

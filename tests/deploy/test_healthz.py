@@ -25,7 +25,7 @@ from tests.conftest import REPO_ROOT, missing_service
 from tests.deploy.conftest import production_env
 from tests.deploy.test_compose import ENTRYPOINT
 
-HOST = "digest.example.org"
+HOST = "news.digest-lab.net"
 
 
 def free_port() -> int:

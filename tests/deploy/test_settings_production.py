@@ -75,7 +75,7 @@ def test_production_serves_https_only_with_secure_cookies_and_hsts(production_si
     seen = json.loads(result.stdout.splitlines()[-1])
 
     assert seen["plain_status"] == 301
-    assert seen["plain_location"] == "https://digest.example.org/admin/login/"
+    assert seen["plain_location"] == "https://news.digest-lab.net/admin/login/"
     assert seen["plain_healthz_status"] == 200  # load balancers probe over plain HTTP
     assert seen["login_page_status"] == 200
     assert seen["hsts"] == "max-age=31536000; includeSubDomains; preload"

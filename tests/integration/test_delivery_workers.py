@@ -21,8 +21,9 @@ import pytest
 from django.db import connection
 
 from digest_site.celery import app as celery_app
+from digest_site.mailname import mail_domain
 from newsletters.delivery import ledger, planning, sending
-from newsletters.mail.messages import make_message_id, site_domain
+from newsletters.mail.messages import make_message_id
 from newsletters.mail.smtpsink import ScriptedHandler, start_sink
 from newsletters.models import Delivery, Digest
 from subscribers.models import Subscriber
@@ -291,7 +292,7 @@ def test_killing_the_worker_three_times_loses_no_reader_and_duplicates_only_in_f
     # recorded in the next group write (fewer than RECORD_EVERY), plus the one on the wire.
     in_flight = len(kills) * CONCURRENCY * sending.RECORD_EVERY
     assert extra <= in_flight, f"{extra} extra copies after kills at {kills}"
-    domain = site_domain()
+    domain = mail_domain()
     ids = dict(Subscriber.objects.values_list("email", "pk"))
     for address, message_ids in copies.items():
         assert set(message_ids) == {

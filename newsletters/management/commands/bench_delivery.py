@@ -29,6 +29,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from digest_site.celery import app as celery_app
+from digest_site.mailname import mail_domain
 from newsletters.delivery import ledger, planning, sending
 from newsletters.delivery.senders import SMTP_BACKEND
 from newsletters.mail.smtpsink import write_spool
@@ -267,7 +268,7 @@ def sample_messages(digest: Digest, limit: int) -> Iterator[bytes]:
         .order_by("pk")
         .values_list("pk", "digest_id", "subscriber_id", "variant_id", "attempts", "subscriber__email")
     )
-    domain = sending.site_domain()
+    domain = mail_domain()
     for row in rows[:limit].iterator(chunk_size=500):
         reader = ledger.Row(*row)
         yield sending.variant_template(reader.variant_id).render(**sending.reader_fields(reader, domain))

@@ -12,8 +12,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from digest_site.mailname import mail_domain
 from newsletters.mail.content import email_entries_for, render_variant
-from newsletters.mail.messages import build_message_template, make_message_id, site_domain
+from newsletters.mail.messages import build_message_template, make_message_id
 from newsletters.mail.rendering import PREFERENCES_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 from newsletters.models import Digest
 
@@ -23,7 +24,7 @@ def reader_fields(n: int) -> dict:
     token = f"{n:08d}:" + "x" * 86
     return {
         "to": f"reader{n}@example.org",
-        "message_id": make_message_id(digest_id=1, subscriber_id=n, domain=site_domain()),
+        "message_id": make_message_id(digest_id=1, subscriber_id=n, domain=mail_domain()),
         "unsubscribe_url": f"https://digest.example.com/unsubscribe/{token}/",
         "unsubscribe_mailto": f"mailto:unsubscribe+{token}@digest.example.com",
         "preferences_url": f"https://digest.example.com/preferences/{token}/",
