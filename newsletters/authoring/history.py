@@ -21,6 +21,7 @@ from django.utils import timezone
 from reversion.errors import RevertError
 from reversion.models import Version
 
+from newsletters.authoring import permalinks
 from newsletters.models import Digest, Entry, EntryTag, Tag
 
 # An entry's version carries its ordered tags (EntryTag rows) and those tags' slugs, so it can be
@@ -212,10 +213,13 @@ def restore_version(*, obj: Entry | Digest, version: Version, user) -> Entry | D
             )
         if model is Entry:
             _check_arxiv_id_free(obj, values.get("arxiv_id", obj.arxiv_id))
+        old_title, old_arxiv_id = getattr(obj, "title", ""), getattr(obj, "arxiv_id", "")
         for name, value in values.items():
             setattr(obj, name, value)
         obj.save()
         if model is Entry:
+            # A link readers were sent (old slug or arXiv id) keeps working after the restore.
+            permalinks.keep_old_keys(entry=obj, old_title=old_title, old_arxiv_id=old_arxiv_id)
             for tag in slugs_and_tags:
                 # A tag deleted since comes back with the name it had; an existing one is left as it is.
                 Tag.objects.get_or_create(

@@ -172,3 +172,39 @@ def test_restoring_a_digest_brings_back_its_introduction_but_never_its_sending_s
 
     digest.refresh_from_db()
     assert (digest.intro_ko, digest.status) == ("원래 소개.", Digest.Status.SENT)
+
+
+def test_restoring_an_old_title_of_a_sent_entry_keeps_every_link_readers_were_sent(client):
+    import_digest_text(DAY)
+    Digest.objects.update(status=Digest.Status.SENT)
+    entry = Entry.objects.get(title="First Paper")
+    first_url = entry.get_absolute_url()
+    import_digest_text(DAY.replace("First Paper", "First Paper, Renamed"), force=True)
+    entry.refresh_from_db()
+    renamed_url = entry.get_absolute_url()
+    original = next(v for v in history.versions_of(entry) if v.field_dict["title"] == "First Paper")
+
+    history.restore_version(obj=entry, version=original, user=None)
+
+    entry.refresh_from_db()
+    assert entry.title == "First Paper"
+    assert renamed_url != first_url
+    for url in (first_url, renamed_url):
+        response = client.get(url)
+        assert response.status_code in (200, 301), url
+        if response.status_code == 301:
+            assert response["Location"].endswith(entry.get_absolute_url())
+
+
+def test_restoring_an_earlier_arxiv_id_keeps_the_later_id_link_readers_were_sent(client):
+    entry = make_entry(digest=make_digest("2025-07-10", status=Digest.Status.SENT), arxiv_id="2501.00001")
+    with history.recorded_change(user=None, comment="typo fixed", before=[entry]):
+        entry.arxiv_id = "2501.00002"
+        entry.save()
+    first = next(v for v in history.versions_of(entry) if v.field_dict["arxiv_id"] == "2501.00001")
+
+    history.restore_version(obj=entry, version=first, user=None)
+
+    response = client.get("/papers/2501.00002/")
+    assert response.status_code == 301
+    assert response["Location"].endswith("/papers/2501.00001/")
