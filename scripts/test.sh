@@ -26,7 +26,7 @@ fi
 
 echo "== tier 2: PostgreSQL + Redis (unit and integration tests)"
 tier2=0
-DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" REQUIRE_SERVICES=true \
+DATABASE_URL="$PG_URL" TEST_REDIS_URL="$REDIS_URL_FOR_TESTS" REQUIRE_SERVICES=true TEST_TIER=2 \
   "$BIN/pytest" -m "not browser" -p no:cacheprovider "$@" || tier2=$?
 [ "$tier2" -eq 5 ] && { echo "tier 2 collected no tests"; tier2=1; }
 [ "$status" -ne 0 ] && exit "$status"

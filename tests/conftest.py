@@ -81,3 +81,27 @@ def page(browser):
 def artifacts_dir() -> Path:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     return ARTIFACTS_DIR
+
+
+# Tier 2 (scripts/test.sh) runs the suite again on PostgreSQL; a test that touches no database
+# gives the same answer there, so it runs in tier 1 only. "Touches" means it asks for a
+# database fixture (directly or through another fixture), carries django_db, or is integration.
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("TEST_TIER") != "2":
+        return
+    kept, deselected = [], []
+    for item in items:
+        uses_database = (
+            item.get_closest_marker("django_db") is not None
+            or item.get_closest_marker("integration") is not None
+            or not DATABASE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        )
+        (kept if uses_database else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

@@ -31,5 +31,7 @@ def make_entry(*, tags: tuple[str, ...] = ("rl",), **overrides) -> Entry:
     }
     fields.update(overrides)
     entry = Entry.objects.create(**fields)
-    entry.tags.set([make_tag(slug) for slug in tags])
+    for slug in tags:
+        make_tag(slug)
+    entry.set_tags(list(tags))  # in this order (tags.set() would leave every position 0)
     return entry

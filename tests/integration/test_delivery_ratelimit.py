@@ -22,7 +22,8 @@ RATE = 20  # messages per second, all processes together
 SECONDS = 3
 PROCESSES = 3
 
-# Each process waits for a common start time, then takes messages until the end time and
+# Each process says when Django is up, is then given a common start time (so a slow start on
+# a loaded machine cannot eat into the measured window), takes messages until the end time and
 # prints how many it got.
 SENDER = """
 import json, os, sys, time
@@ -30,7 +31,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digest_site.settings")
 django.setup()
 from newsletters.delivery import ratelimit
-start, end, rate = map(float, sys.argv[1:4])
+print("ready", flush=True)
+start, end, rate = map(float, sys.stdin.readline().split())
 while time.time() < start:
     time.sleep(0.005)
 got = 0
@@ -64,17 +66,21 @@ def redis_url() -> str:
 
 
 def run_senders(env: dict[str, str]) -> int:
-    start = time.time() + 4  # time for every process to start Django
     senders = [
         subprocess.Popen(
-            [sys.executable, "-c", SENDER, str(start), str(start + SECONDS), str(RATE)],
+            [sys.executable, "-c", SENDER],
             cwd=REPO_ROOT,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(PROCESSES)
     ]
-    outputs = [sender.communicate(timeout=60)[0] for sender in senders]
+    for sender in senders:
+        assert sender.stdout.readline().strip() == "ready"
+    start = time.time() + 0.5
+    outputs = [sender.communicate(f"{start} {start + SECONDS} {RATE}\n", timeout=60)[0] for sender in senders]
     assert all(sender.returncode == 0 for sender in senders)
     return sum(json.loads(output)["got"] for output in outputs)
 
