@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test tier. Tier 1: SQLite, no services (unit + browser). Tier 2: PostgreSQL and
-# a Redis broker (unit again on PostgreSQL, plus the integration tier with real Celery workers).
+# a Redis broker: the tests that touch a database again on PostgreSQL (tests/conftest.py leaves
+# out the rest, which tier 1 ran), plus the integration tier with real Celery workers.
 # On a machine without those services tier 2 is skipped with a line saying what to start;
 # under CI=true a missing service is a failure, never a silent skip.
 set -uo pipefail
