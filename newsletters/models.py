@@ -316,7 +316,8 @@ class OldPermalink(models.Model):
 
 
 class DigestVariant(models.Model):
-    """One rendered email of a digest: the entries a group of readers gets, in their language.
+    """One rendered email of a digest: the entries a group of readers gets, in their language, with
+    or without abstracts.
 
     Rendered once when the send starts; every worker builds its messages from this row, so the
     number of renders is the number of variants, however many readers share one.
@@ -325,6 +326,8 @@ class DigestVariant(models.Model):
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="variants")
     key = models.CharField(max_length=40)
     language = models.CharField(max_length=4)
+    # The readers' choice: with abstracts (the default) or without; part of the variant's key.
+    include_abstracts = models.BooleanField(default=True)
     entry_ids = models.JSONField(default=list)
     subject = models.TextField()
     text = models.TextField()

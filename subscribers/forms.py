@@ -37,6 +37,13 @@ class PreferencesForm(forms.Form):
         initial=Subscriber.Language.BOTH,
         label=_("Commentary language"),
     )
+    # An unticked box sends nothing, so required=False reads a missing field as "off".
+    include_abstracts = forms.BooleanField(
+        required=False,
+        initial=True,
+        label=_("Include abstracts"),
+        help_text=_("Each paper's abstract begins under the commentary, with a link to the rest."),
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -63,6 +70,8 @@ class SubscribeForm(PreferencesForm):
     )
     # A honeypot: hidden from people by CSS, filled in by naive bots.
     website = forms.CharField(required=False, label=_("Leave this empty"))
+    # Chosen later in the preference centre: a missing box here must not turn abstracts off.
+    include_abstracts = None
 
     field_order = ["email", "tags", "language", "website"]
 

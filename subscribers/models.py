@@ -68,6 +68,8 @@ class Subscriber(models.Model):
     language = models.CharField(_("language"), max_length=4, choices=Language.choices, default=Language.BOTH)
     # No tags chosen means every tag.
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), related_name="subscribers", blank=True)
+    # Off: the email carries titles and commentary only; the abstract is a click away on the site.
+    include_abstracts = models.BooleanField(_("include abstracts"), default=True)
     state = models.CharField(_("state"), max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     state_changed_at = models.DateTimeField(_("state changed"), default=timezone.now)
@@ -153,14 +155,21 @@ class Subscriber(models.Model):
             return False
         return self._change_state(reason, source=source, detail=detail)
 
-    def set_preferences(self, *, language: str, tags: list[Tag]) -> None:
-        """Replace the language and tag choice (no tags means every tag)."""
+    def set_preferences(
+        self, *, language: str, tags: list[Tag], include_abstracts: bool | None = None
+    ) -> None:
+        """Replace the language and tag choice (no tags means every tag), and the abstracts one if given."""
         if language not in self.Language.values:
             raise ValueError(f"unknown language {language!r}")
+        changed = {"language": language}
+        if include_abstracts is not None:
+            changed["include_abstracts"] = bool(include_abstracts)
+        changed = {name: value for name, value in changed.items() if getattr(self, name) != value}
         with transaction.atomic():
-            if self.language != language:
-                self.language = language
-                self.save(update_fields=["language"])
+            if changed:
+                for name, value in changed.items():
+                    setattr(self, name, value)
+                self.save(update_fields=list(changed))
             self.tags.set(tags)
 
     def claim_confirmation_email(self, *, interval: datetime.timedelta) -> bool:

@@ -116,7 +116,11 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     if isinstance(subscriber, HttpResponse):
         return subscriber
     here = reverse("subscribers:preferences", args=[token])
-    initial = {"language": subscriber.language, "tags": subscriber.chosen_tag_slugs()}
+    initial = {
+        "language": subscriber.language,
+        "tags": subscriber.chosen_tag_slugs(),
+        "include_abstracts": subscriber.include_abstracts,
+    }
     form = PreferencesForm(initial=initial)
     if request.method == "POST":
         action = request.POST.get("action", "save")
@@ -131,7 +135,9 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         form = PreferencesForm(request.POST)
         if form.is_valid():
             subscriber.set_preferences(
-                language=form.cleaned_data["language"], tags=list(form.cleaned_data["tags"])
+                language=form.cleaned_data["language"],
+                tags=list(form.cleaned_data["tags"]),
+                include_abstracts=form.cleaned_data["include_abstracts"],
             )
             return redirect(here + "?done=saved")
     context = {

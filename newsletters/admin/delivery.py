@@ -101,8 +101,13 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
     else:
         plan = None
         variants = [
-            {"entry_ids": v.entry_ids, "language": v.language, "readers": v.reader_count}
-            for v in digest.variants.all().only("entry_ids", "language", "reader_count")
+            {
+                "entry_ids": v.entry_ids,
+                "language": v.language,
+                "include_abstracts": v.include_abstracts,
+                "readers": v.reader_count,
+            }
+            for v in digest.variants.all().only("entry_ids", "language", "include_abstracts", "reader_count")
         ]
     for variant in variants:
         variant["titles"] = [titles.get(entry_id, "?") for entry_id in variant["entry_ids"]]
@@ -146,7 +151,10 @@ def delivery_progress(request: HttpRequest, pk: int, *, model_admin: admin.Model
 
 
 def variant_preview(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmin) -> HttpResponse:
-    """The HTML email a reader of this language and these tags would get (links left as placeholders)."""
+    """The HTML email a reader of this language and these tags would get (links left as placeholders).
+
+    abstracts=0 shows it as readers who turned abstracts off get it.
+    """
     _can_view(request, model_admin)
     digest = get_object_or_404(Digest, pk=pk)
     language, tags, entry_ids = reader_choice(request, digest, request.GET)
@@ -156,7 +164,12 @@ def variant_preview(request: HttpRequest, pk: int, *, model_admin: admin.ModelAd
             content_type="text/plain; charset=utf-8",
         )
     try:
-        rendered = render_variant(digest=digest, entry_ids=entry_ids, language=language)
+        rendered = render_variant(
+            digest=digest,
+            entry_ids=entry_ids,
+            language=language,
+            include_abstracts=request.GET.get("abstracts") != "0",
+        )
     except KeyError:
         raise PermissionDenied from None
     response = HttpResponse(rendered.html)

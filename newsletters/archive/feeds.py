@@ -1,7 +1,12 @@
 """RSS and Atom feeds: every digest, and every tag's entries (a feed per topic).
 
 Links are absolute on SITE_URL, like the canonical links of the pages. Item bodies are the
-same rendered, cached commentary the pages show.
+same rendered, cached commentary the pages show. A feed is in the active language (its titles
+and labels are translated), declared as the feed's language; Atom entries whose title is in
+another language (a paper's English title) carry their own xml:lang, and inside item bodies
+every block carries lang, as on the pages. Every Atom feed names the site as its author, so
+each entry has one (RFC 4287 4.1.1). Items are dated by the digest's day, never by when it
+was sent: a late send of an older day must not jump ahead of newer days.
 """
 
 import datetime
@@ -26,17 +31,46 @@ ENTRIES_IN_FEED = 30
 
 
 def published_at(digest: Digest) -> datetime.datetime:
-    """When the day went out: sent_at, else the configured send time on its date."""
-    if digest.sent_at:
-        return digest.sent_at
+    """The digest's day: the configured send time on its date, whenever it was actually sent."""
     naive = datetime.datetime.combine(digest.date, settings.DIGEST_SEND_TIME)
     return timezone.make_aware(naive)
 
 
-class DigestRssFeed(Feed):
+def updated_at(digest: Digest, *, last_edit: datetime.datetime) -> datetime.datetime:
+    """The day's date, or the last edit when it came after the day was published.
+
+    Edits made before the send (writing the day, the send itself touching the row) are not
+    updates a reader could have missed, so they leave the item dated by its day.
+    """
+    published = published_at(digest)
+    if last_edit > max(published, digest.sent_at or published):
+        return last_edit
+    return published
+
+
+class LanguageAtom1Feed(Atom1Feed):
+    """Atom with xml:lang on the entries whose text is in another language than the feed's."""
+
+    def item_attributes(self, item: dict) -> dict:
+        attributes = super().item_attributes(item)
+        if item.get("language"):
+            attributes["xml:lang"] = item["language"]
+        return attributes
+
+
+class SiteAuthorMixin:
+    """The site is the author of every feed: entries without their own author inherit it."""
+
+    def author_name(self) -> str:
+        return settings.SITE_NAME
+
+    def author_link(self) -> str:
+        return absolute_url(reverse("newsletters:home"))
+
+
+class DigestRssFeed(SiteAuthorMixin, Feed):
     feed_type = Rss201rev2Feed
     description_template = "newsletters/feed_digest_item.html"
-    language = settings.LANGUAGE_CODE
 
     def title(self) -> str:
         return settings.SITE_NAME
@@ -76,7 +110,8 @@ class DigestRssFeed(Feed):
         return published_at(item)
 
     def item_updateddate(self, item: Digest) -> datetime.datetime:
-        return max(published_at(item), item.updated_at)
+        edits = [item.updated_at, *(entry.updated_at for entry in item.public_entries)]
+        return updated_at(item, last_edit=max(edits))
 
     def item_categories(self, item: Digest) -> list[str]:
         slugs = (tag.slug for entry in item.public_entries for tag in entry.ordered_tags())
@@ -84,7 +119,7 @@ class DigestRssFeed(Feed):
 
 
 class DigestAtomFeed(DigestRssFeed):
-    feed_type = Atom1Feed
+    feed_type = LanguageAtom1Feed
 
     def subtitle(self) -> str:
         return self.description()
@@ -93,10 +128,9 @@ class DigestAtomFeed(DigestRssFeed):
         return absolute_url(reverse("newsletters:atom"))
 
 
-class TagRssFeed(Feed):
+class TagRssFeed(SiteAuthorMixin, Feed):
     feed_type = Rss201rev2Feed
     description_template = "newsletters/feed_entry_item.html"
-    language = settings.LANGUAGE_CODE
 
     def get_object(self, request: HttpRequest, slug: str) -> Tag:
         return get_object_or_404(Tag, slug=slug)
@@ -129,21 +163,26 @@ class TagRssFeed(Feed):
     def item_link(self, item: Entry) -> str:
         return absolute_url(item.get_absolute_url())
 
-    def item_author_name(self, item: Entry) -> str:
-        return ", ".join(item.authors)
+    def item_author_name(self, item: Entry) -> str | None:
+        # None, not "": an entry without authors inherits the feed's author instead of an empty name.
+        return ", ".join(item.authors) or None
 
     def item_pubdate(self, item: Entry) -> datetime.datetime:
         return published_at(item.digest)
 
     def item_updateddate(self, item: Entry) -> datetime.datetime:
-        return max(published_at(item.digest), item.updated_at)
+        return updated_at(item.digest, last_edit=item.updated_at)
 
     def item_categories(self, item: Entry) -> list[str]:
         return [tag.slug for tag in item.ordered_tags()]
 
 
 class TagAtomFeed(TagRssFeed):
-    feed_type = Atom1Feed
+    feed_type = LanguageAtom1Feed
+
+    def item_extra_kwargs(self, item: Entry) -> dict:
+        # An entry's title is the paper's English title, whatever language the feed is in.
+        return {"language": "en"}
 
     def subtitle(self, obj: Tag) -> str:
         return self.description(obj)

@@ -2,7 +2,8 @@
 
 begin_send() flips a digest to sending (only one trigger can win); plan_send(), run once
 afterwards (in a task, so the editor's page says "sending" at once), maps every active reader
-to the entries matching their tags, renders each distinct (entries, language) variant once
+to the entries matching their tags, renders each distinct (entries, language, abstracts or
+not) variant once
 into a DigestVariant row and creates one Delivery row per reader (skipped for readers with
 no match). plan_audience() answers what a send would do without writing anything.
 
@@ -105,9 +106,15 @@ def start_send(*, digest_id: int, from_statuses: tuple[str, ...] = Digest.UNSENT
     return plan_send(digest_id=digest_id)
 
 
-def variant_key(entry_ids: tuple[int, ...], language: str) -> str:
-    """A short stable name for (entries, language)."""
-    return hashlib.sha1(f"{language}:{','.join(map(str, entry_ids))}".encode()).hexdigest()
+# What makes two readers' emails differ: the entries (from their tags), the language and
+# whether abstracts are included. Readers sharing one are sent one rendering.
+VariantSpec = tuple[tuple[int, ...], str, bool]
+
+
+def variant_key(entry_ids: tuple[int, ...], language: str, include_abstracts: bool = True) -> str:
+    """A short stable name for (entries, language, abstracts); with abstracts, the name it always had."""
+    name = f"{language}:{','.join(map(str, entry_ids))}" + ("" if include_abstracts else ":no-abstracts")
+    return hashlib.sha1(name.encode()).hexdigest()
 
 
 def matching_entries(
@@ -119,8 +126,10 @@ def matching_entries(
     return tuple(entry_id for entry_id, tags in entries if tags & reader_tags)
 
 
-def active_readers(chunk_size: int = AUDIENCE_CHUNK) -> Iterator[list[tuple[int, str, frozenset[int]]]]:
-    """Active readers as (id, language, tag ids), a chunk at a time, so memory stays flat."""
+def active_readers(
+    chunk_size: int = AUDIENCE_CHUNK,
+) -> Iterator[list[tuple[int, str, bool, frozenset[int]]]]:
+    """Active readers as (id, language, include_abstracts, tag ids), a chunk at a time (flat memory)."""
     through = Subscriber.tags.through
     last = 0
     while True:
@@ -128,7 +137,7 @@ def active_readers(chunk_size: int = AUDIENCE_CHUNK) -> Iterator[list[tuple[int,
             Subscriber.objects.active()
             .filter(pk__gt=last)
             .order_by("pk")
-            .values_list("pk", "language")[:chunk_size]
+            .values_list("pk", "language", "include_abstracts")[:chunk_size]
         )
         if not chunk:
             return
@@ -138,7 +147,7 @@ def active_readers(chunk_size: int = AUDIENCE_CHUNK) -> Iterator[list[tuple[int,
             subscriber_id__gte=chunk[0][0], subscriber_id__lte=last
         ).values_list("subscriber_id", "tag_id"):
             tags[subscriber_id].add(tag_id)
-        yield [(pk, language, frozenset(tags.get(pk, ()))) for pk, language in chunk]
+        yield [(pk, language, abstracts, frozenset(tags.get(pk, ()))) for pk, language, abstracts in chunk]
 
 
 def ready_entries(digest: Digest) -> list[tuple[int, frozenset[int]]]:
@@ -153,17 +162,17 @@ def ready_entries(digest: Digest) -> list[tuple[int, frozenset[int]]]:
 def plan_audience(*, digest: Digest) -> dict:
     """What a send would do now, writing nothing: readers, readers skipped, and readers per variant."""
     entries = ready_entries(digest)
-    variants: Counter[tuple[tuple[int, ...], str]] = Counter()
+    variants: Counter[VariantSpec] = Counter()
     skipped = 0
     for chunk in active_readers():
-        for _, language, tags in chunk:
+        for _, language, abstracts, tags in chunk:
             matched = matching_entries(tags, entries)
             if matched:
-                variants[(matched, language)] += 1
+                variants[(matched, language, abstracts)] += 1
             else:
                 skipped += 1
     by_language: Counter[str] = Counter()
-    for (_, language), count in variants.items():
+    for (_, language, _), count in variants.items():
         by_language[language] += count
     return {
         "readers": sum(variants.values()),
@@ -171,8 +180,8 @@ def plan_audience(*, digest: Digest) -> dict:
         "skipped": skipped,
         "by_language": {language: by_language[language] for language in ("ko", "en", "both")},
         "by_variant": [
-            {"entry_ids": list(ids), "language": language, "readers": count}
-            for (ids, language), count in variants.most_common()
+            {"entry_ids": list(ids), "language": language, "include_abstracts": abstracts, "readers": count}
+            for (ids, language, abstracts), count in variants.most_common()
         ],
     }
 
@@ -207,12 +216,12 @@ def create_deliveries(*, digest: Digest) -> int:
     entries = ready_entries(digest)
     email_entries = email_entries_for(digest)
     matches: dict[frozenset[int], tuple[int, ...]] = {}
-    variants: dict[tuple[tuple[int, ...], str], int] = {}
+    variants: dict[VariantSpec, int] = {}
     readers: Counter[int] = Counter()
     queued = 0
     for chunk in active_readers():
         rows = []
-        for subscriber_id, language, tags in chunk:
+        for subscriber_id, language, abstracts, tags in chunk:
             if tags not in matches:
                 matches[tags] = matching_entries(tags, entries)
             matched = matches[tags]
@@ -226,21 +235,27 @@ def create_deliveries(*, digest: Digest) -> int:
                     )
                 )
                 continue
-            if (matched, language) not in variants:
+            spec = (matched, language, abstracts)
+            if spec not in variants:
                 rendered = render_variant(
-                    digest=digest, entry_ids=list(matched), language=language, email_entries=email_entries
+                    digest=digest,
+                    entry_ids=list(matched),
+                    language=language,
+                    include_abstracts=abstracts,
+                    email_entries=email_entries,
                 )
                 render_count += 1
-                variants[(matched, language)] = DigestVariant.objects.create(
+                variants[spec] = DigestVariant.objects.create(
                     digest=digest,
-                    key=variant_key(matched, language),
+                    key=variant_key(matched, language, abstracts),
                     language=language,
+                    include_abstracts=abstracts,
                     entry_ids=list(matched),
                     subject=rendered.subject,
                     text=rendered.text,
                     html=rendered.html,
                 ).pk
-            variant_id = variants[(matched, language)]
+            variant_id = variants[spec]
             readers[variant_id] += 1
             rows.append(Delivery(digest=digest, subscriber_id=subscriber_id, variant_id=variant_id))
             queued += 1

@@ -45,9 +45,14 @@ def email_entries_for(digest: Digest) -> dict[int, EmailEntry]:
 
 
 def render_variant(
-    *, digest: Digest, entry_ids: list[int], language: str, email_entries: dict[int, EmailEntry] | None = None
+    *,
+    digest: Digest,
+    entry_ids: list[int],
+    language: str,
+    include_abstracts: bool = True,
+    email_entries: dict[int, EmailEntry] | None = None,
 ) -> RenderedEmail:
-    """The digest's email for readers of these entries and this language (admin preview and delivery)."""
+    """The email for readers of these entries, language and abstract choice (admin preview and delivery)."""
     if email_entries is None:
         email_entries = email_entries_for(digest)
     wanted = set(entry_ids)
@@ -57,6 +62,7 @@ def render_variant(
         date=digest.date,
         entries=[entry for entry_id, entry in email_entries.items() if entry_id in wanted],
         language=language,
+        include_abstracts=include_abstracts,
         intro_ko=digest.intro_ko,
         intro_en=digest.intro_en,
         site_name=settings.SITE_NAME,

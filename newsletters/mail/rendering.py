@@ -2,7 +2,9 @@
 
 render_email() turns a template triplet (emails/<name>.subject.txt, .txt, .html) into a
 RenderedEmail; render_digest_variant() fills the digest's triplet for one variant: the
-entries a group of readers gets, in the editor's order, in their language. Per-reader links
+entries a group of readers gets, in the editor's order, in their language, with or without
+abstracts. The HTML shows each abstract's first sentence or two and links to the paper's page
+for the rest: on a phone the commentary is what readers scroll for. Per-reader links
 stay as the placeholders below and are filled in by newsletters/mail/messages.py when each
 message is built. This module takes plain values (EmailEntry; newsletters/mail/content.py
 builds them from the database): it must not touch the database, build MIME or send.
@@ -28,9 +30,15 @@ PREFERENCES_URL_PLACEHOLDER = "%%PREFERENCES_URL%%"
 # link included. Aim lower, leaving room for the per-reader URLs that replace the placeholders.
 GMAIL_CLIP_BYTES = 102_400
 HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 4_096
-# Abstract lengths (characters) tried in turn until the HTML fits; None keeps them whole, 0
-# leaves only the link to the archive. Commentary, the editor's own words, is never cut.
-ABSTRACT_LIMITS: tuple[int | None, ...] = (None, 1200, 800, 500, 300, 0)
+# The HTML shows an abstract's lead: its first sentence, and the second when both fit in this
+# many characters. Smaller budgets are tried in turn until the HTML fits under Gmail's limit;
+# 0 leaves only the link to the archive. Commentary, the editor's own words, is never cut.
+ABSTRACT_LIMITS: tuple[int, ...] = (300, 160, 0)
+# A full stop ends a sentence unless it ends one of these words (lower-cased) or a lone initial.
+_ABBREVIATIONS = frozenset(
+    "e.g. i.e. al. etc. vs. cf. fig. figs. eq. eqs. sec. no. approx. resp. ref. refs. dr. prof.".split()
+)
+_SENTENCE_END = re.compile(r"[.!?][\"”')\]]*\s+(?=[\"“'(\[]?[A-Z0-9])")
 SUBJECT_MAX_CHARS = 150
 
 LANGUAGES = ("ko", "en", "both")
@@ -149,6 +157,32 @@ def format_date(date: datetime.date, language: str, *, short: bool = False) -> s
     return f"{date.year}년 {date.month}월 {date.day}일 ({_WEEKDAYS_KO[date.weekday()]})"
 
 
+def split_sentences(text: str) -> list[str]:
+    """English prose cut into sentences: at . ! ? before a capital or a digit, not after an abbreviation."""
+    text = one_line(text)
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        last_word = text[start : match.start() + 1].rsplit(" ", 1)[-1].lower().lstrip("([\"“'")
+        if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last_word):
+            continue
+        sentences.append(text[start : match.end()].strip())
+        start = match.end()
+    if start < len(text):
+        sentences.append(text[start:].strip())
+    return sentences
+
+
+def abstract_lead(text: str, limit: int) -> str:
+    """The first sentence, and the second if both fit in limit characters; cut at a word if one is longer."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return ""
+    lead = sentences[0]
+    if len(sentences) > 1 and len(lead) + 1 + len(sentences[1]) <= limit:
+        lead += " " + sentences[1]
+    return truncate(lead, limit)
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut text to at most limit characters at a word boundary, ending with an ellipsis."""
     text = one_line(text)
@@ -189,16 +223,23 @@ def render_digest_variant(
     web_url: str = "",
     intro_ko: str = "",
     intro_en: str = "",
+    include_abstracts: bool = True,
 ) -> RenderedEmail:
-    """The day's email for one variant; abstracts shortened only as far as Gmail's limit needs."""
+    """The day's email for one variant: each abstract's lead in the HTML (whole in the text part),
+    or no abstracts at all for readers who turned them off."""
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
     if not entries:
         raise ValueError("a digest email needs at least one entry")
     label_language = "en" if language == "en" else "ko"
     labels = LABELS[label_language]
-    intros = {"ko": [intro_ko], "en": [intro_en], "both": [intro_ko, intro_en]}[language]
-    intro = "\n\n".join(text for text in intros if text)
+    intro_languages = {"ko": ["ko"], "en": ["en"], "both": ["ko", "en"]}[language]
+    intros = [
+        (lang, text)
+        for lang, text in zip(["ko", "en"], [intro_ko, intro_en], strict=True)
+        if lang in intro_languages and text
+    ]
+    intro = "\n\n".join(text for _, text in intros)
     site_url = site_url.rstrip("/")
     context = {
         "language": label_language,
@@ -214,15 +255,18 @@ def render_digest_variant(
             site_name=site_name, date=date, titles=[e.title for e in entries], language=language
         ),
         "intro": intro,
-        "intro_html": render_markdown(intro),
+        "intros_html": [(lang, render_markdown(text)) for lang, text in intros],
         "unsubscribe_url": UNSUBSCRIBE_URL_PLACEHOLDER,
         "preferences_url": PREFERENCES_URL_PLACEHOLDER,
     }
     for limit in ABSTRACT_LIMITS:
-        context["entries"] = [_entry_context(entry, language, limit) for entry in entries]
+        context["entries"] = [
+            _entry_context(entry, language, limit if include_abstracts else None) for entry in entries
+        ]
         # The inbox shows this line under the subject: the first entry's commentary.
         first = context["entries"][0]
         context["preheader"] = truncate(first["commentary_ko"] or first["commentary_en"], 140)
+        context["preheader_language"] = "ko" if first["commentary_ko"] else "en"
         rendered = render_email("digest", context)
         if len(rendered.html.encode()) <= HTML_BUDGET_BYTES:
             break
@@ -230,12 +274,13 @@ def render_digest_variant(
 
 
 def _entry_context(entry: EmailEntry, language: str, abstract_limit: int | None) -> dict:
+    """One entry's template values; abstract_limit None leaves the abstract out (the reader's choice)."""
     ko, en = entry.commentary_ko_html.strip(), entry.commentary_en_html.strip()
     # A reader of one language still gets the other commentary when theirs is missing.
     show_ko = bool(ko) and (language != "en" or not en)
     show_en = bool(en) and (language != "ko" or not ko)
-    abstract = one_line(entry.abstract)
-    short = abstract if abstract_limit is None else truncate(abstract, abstract_limit)
+    abstract = one_line(entry.abstract) if abstract_limit is not None else ""
+    short = abstract_lead(abstract, abstract_limit) if abstract_limit else ""
     return {
         "entry": entry,
         "commentary_ko": entry.commentary_ko.strip() if show_ko else "",
@@ -243,6 +288,6 @@ def _entry_context(entry: EmailEntry, language: str, abstract_limit: int | None)
         "commentary_ko_html": ko if show_ko else "",
         "commentary_en_html": en if show_en else "",
         "abstract": abstract,
-        "abstract_short": "" if abstract_limit == 0 else short,
+        "abstract_short": short,
         "abstract_cut": short != abstract,
     }

@@ -93,3 +93,43 @@ def test_a_bad_preferences_link_shows_a_clear_page(alice, client):
     assert response.status_code == 400
     alice.refresh_from_db()
     assert alice.state == "active"
+
+
+def test_abstracts_are_included_until_a_reader_turns_them_off_and_back_on(alice, client):
+    path = preferences_path(alice)
+    assert alice.include_abstracts is True
+    page = client.get(path).content.decode()
+    assert re.search(r'<input type="checkbox" name="include_abstracts"[^>]*checked', page)
+    assert "Include abstracts" in page
+
+    # An unticked box is absent from the POST: that is the reader turning abstracts off.
+    client.post(path, {"action": "save", "tags": ["rl"], "language": "en"})
+    alice.refresh_from_db()
+    assert alice.include_abstracts is False
+    page = client.get(path).content.decode()
+    assert not re.search(r'<input type="checkbox" name="include_abstracts"[^>]*checked', page)
+
+    client.post(path, {"action": "save", "tags": ["rl"], "language": "en", "include_abstracts": "on"})
+    alice.refresh_from_db()
+    assert alice.include_abstracts is True and alice.chosen_tag_slugs() == ["rl"]
+
+
+def test_the_abstracts_choice_reads_in_korean(alice):
+    page = Client(HTTP_ACCEPT_LANGUAGE="ko").get(preferences_path(alice)).content.decode()
+
+    assert "초록 포함" in page and "나머지는 링크로 이어집니다" in page
+
+
+def test_subscribing_again_never_turns_abstracts_off(alice, client, django_capture_on_commit_callbacks):
+    """The subscribe form has no abstracts box: a missing box there is not a choice."""
+    alice.set_preferences(language="en", tags=[], include_abstracts=True)
+    bob = Subscriber.objects.create(email="bob@example.com", state=Subscriber.Status.PENDING)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/subscribe/", {"email": "bob@example.com", "language": "ko"})
+        client.post("/subscribe/", {"email": "alice@example.com", "language": "ko"})
+
+    assert 'name="include_abstracts"' not in client.get("/subscribe/").content.decode()
+    bob.refresh_from_db()
+    alice.refresh_from_db()
+    assert bob.language == "ko" and bob.include_abstracts is True
+    assert alice.include_abstracts is True

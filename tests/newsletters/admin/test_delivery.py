@@ -309,3 +309,22 @@ def test_missed_digests_show_a_banner(client):
 def test_groups_exist_after_login_helper():
     ensure_group("Publishers", send=True)
     assert Group.objects.get(name="Publishers").permissions.filter(codename="send_digest").exists()
+
+
+def test_the_send_page_shows_variants_without_abstracts_and_previews_them_so(client):
+    digest, _ = make_sendable_digest()
+    make_reader("with@example.com", language="en")
+    without = make_reader("without@example.com", language="en")
+    without.set_preferences(language="en", tags=[], include_abstracts=False)
+    login(client, "publisher")
+
+    page = client.get(url("delivery", digest)).content.decode()
+    with_abstracts = client.get(url("variant_preview", digest), {"language": "en"}).content.decode()
+    no_abstracts = client.get(
+        url("variant_preview", digest), {"language": "en", "abstracts": "0"}
+    ).content.decode()
+
+    assert "2 readers in 2 variants" in page
+    assert "en, no abstracts" in page and "abstracts=0" in page
+    assert "We study things." in with_abstracts
+    assert "We study things." not in no_abstracts and "Language paper" in no_abstracts

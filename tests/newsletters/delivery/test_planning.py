@@ -1,6 +1,7 @@
 """Planning a send: the audience, one render per variant, the ledger rows, one trigger wins."""
 
 import datetime
+import hashlib
 import zoneinfo
 
 import pytest
@@ -120,3 +121,46 @@ def test_a_draft_with_no_ready_entry_cannot_start():
         planning.start_send(digest_id=digest.pk)
     digest.refresh_from_db()
     assert digest.status == Digest.Status.DRAFT
+
+
+def test_readers_without_abstracts_get_their_own_variant_rendered_once(
+    sink, django_capture_on_commit_callbacks
+):
+    digest, ids = make_sendable_digest()
+    for n in range(3):
+        make_reader(f"with{n}@example.com", language="ko", tags=("rl",))
+    for n in range(2):
+        reader = make_reader(f"without{n}@example.com", language="ko", tags=("rl",))
+        reader.set_preferences(language="ko", tags=list(reader.tags.all()), include_abstracts=False)
+    reader = make_reader("en-without@example.com", language="en")
+    reader.set_preferences(language="en", tags=[], include_abstracts=False)
+    plan = planning.plan_audience(digest=digest)
+    renders_before = planning.render_count
+
+    send_all(queue_send(digest, django_capture_on_commit_callbacks))
+
+    rl = [ids["rl"], ids["vision"]]
+    every = [ids["rl"], ids["nlp"], ids["vision"]]
+    expected = [
+        {"entry_ids": rl, "language": "ko", "include_abstracts": True, "readers": 3},
+        {"entry_ids": rl, "language": "ko", "include_abstracts": False, "readers": 2},
+        {"entry_ids": every, "language": "en", "include_abstracts": False, "readers": 1},
+    ]
+    assert plan["by_variant"] == expected and plan["variants"] == 3
+    variants = DigestVariant.objects.filter(digest=digest)
+    assert sorted((v.entry_ids, v.language, v.include_abstracts, v.reader_count) for v in variants) == sorted(
+        (v["entry_ids"], v["language"], v["include_abstracts"], v["readers"]) for v in expected
+    )
+    assert planning.render_count - renders_before == variants.count() == 3
+    assert len({v.key for v in variants}) == 3
+    mail = parsed(sink)
+    assert sink.count == 6
+    # The factories' abstract, "We study things.", is in the email only of readers who keep abstracts.
+    assert "We study things." in body_html(mail["with0@example.com"]) + body_text(mail["with0@example.com"])
+    for address in ("without0@example.com", "without1@example.com", "en-without@example.com"):
+        assert "We study things." not in body_html(mail[address]) + body_text(mail[address])
+
+
+def test_the_variant_key_of_readers_with_abstracts_is_the_one_it_always_was():
+    assert planning.variant_key((1, 2), "ko", True) == hashlib.sha1(b"ko:1,2").hexdigest()
+    assert planning.variant_key((1, 2), "ko", False) != planning.variant_key((1, 2), "ko", True)

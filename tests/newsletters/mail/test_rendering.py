@@ -15,7 +15,9 @@ from newsletters.mail.rendering import (
     PREFERENCES_URL_PLACEHOLDER,
     UNSUBSCRIBE_URL_PLACEHOLDER,
     EmailEntry,
+    abstract_lead,
     render_digest_variant,
+    split_sentences,
 )
 from newsletters.rendering import render_markdown
 from tests.conftest import DATA_DIR, SHARED_SAMPLES
@@ -99,7 +101,7 @@ def test_the_largest_day_in_both_languages_stays_under_gmails_clipping_size(path
 
 
 @pytest.mark.django_db
-def test_abstracts_are_shortened_with_a_link_to_the_archive_only_when_the_day_is_too_long():
+def test_the_html_shows_each_abstracts_first_sentences_and_links_to_the_paper_page_for_the_rest():
     digest = import_day(OWN_LARGE_DAY)
     entries = email_entries_for(digest)
     first = next(iter(entries.values()))
@@ -107,17 +109,100 @@ def test_abstracts_are_shortened_with_a_link_to_the_archive_only_when_the_day_is
     whole_day = render_variant(digest=digest, entry_ids=list(entries), language="both")
     one_entry = render_variant(digest=digest, entry_ids=[next(iter(entries))], language="both")
 
+    sentences = split_sentences(first.abstract)
+    abstracts = [p.text_content() for p in lxml.html.fromstring(one_entry.html).find_class("abstract")]
+    assert abstracts == [f"초록 \xa0{sentences[0]} {sentences[1]} 전체 초록 읽기"]  # both fit in 300
     assert first.abstract not in whole_day.html
-    assert first.abstract[:200] in whole_day.html
     assert whole_day.html.count("전체 초록 읽기") == 11
     read_more = [
         a.get("href") for a in lxml.html.fromstring(whole_day.html).iter("a") if a.text == "전체 초록 읽기"
     ]
     assert read_more == [entry.archive_url for entry in entries.values()]
-    # The text part is not clipped by Gmail, so it keeps every abstract whole.
+    # The text part has no height to save and no link to follow: it keeps every abstract whole.
     assert " ".join(first.abstract.split()) in " ".join(whole_day.text.split())  # wrapped, not cut
-    assert first.abstract in one_entry.html
-    assert "전체 초록 읽기" not in one_entry.html
+
+
+def test_a_short_abstract_is_shown_whole_without_a_link():
+    entry = email_entry(1, abstract="We show one thing. And then a second, e.g. with Fig. 2 of Ng et al.")
+
+    html = render([entry], "en").html
+
+    assert "We show one thing. And then a second, e.g. with Fig. 2 of Ng et al." in html
+    assert "Read the full abstract" not in html
+
+
+@pytest.mark.parametrize(
+    ("abstract", "lead"),
+    [
+        ("First one. Second one. Third one.", "First one. Second one."),
+        ("We use e.g. RL, cf. Sec. 3 of Smith et al. 2020. It works. Third.", None),
+        ("A. Turing showed (Fig. 1) a thing. Then 3.5% more. Then more.", None),
+        ("No full stop at all", "No full stop at all"),
+        ("Short. " + "Long " * 100 + "sentence.", "Short."),
+    ],
+)
+def test_an_abstracts_lead_is_its_first_sentence_or_two(abstract, lead):
+    sentences = split_sentences(abstract)
+    expected = lead or " ".join(sentences[:2])
+
+    assert abstract_lead(abstract, 300) == expected
+    assert " ".join(sentences) == " ".join(abstract.split())
+    assert all(not sentence.endswith(("e.g.", "cf.", "Sec.", "al.", "A.", "Fig.")) for sentence in sentences)
+
+
+def test_a_first_sentence_longer_than_the_budget_is_cut_at_a_word():
+    lead = abstract_lead("word " * 100 + "end. Next.", 300)
+
+    assert len(lead) <= 300 and lead.endswith("word…")
+
+
+@pytest.mark.parametrize("language", ["ko", "en", "both"])
+def test_readers_who_turn_abstracts_off_get_none_in_either_part(language):
+    entry = email_entry(1, abstract="A sentence about the method. Another about the results.")
+
+    with_abstracts = render([entry], language)
+    without = render([entry], language, include_abstracts=False)
+
+    assert "A sentence about the method." in with_abstracts.html
+    assert "A sentence about the method." in with_abstracts.text
+    assert "A sentence about the method." not in without.html + without.text
+    assert not lxml.html.fromstring(without.html).find_class("abstract")
+    # The paper and its page are still a click away.
+    assert entry.archive_url in hrefs(without.html) and entry.archive_url in without.text
+
+
+@pytest.mark.parametrize("language", ["ko", "both"])
+def test_english_blocks_in_a_korean_email_are_marked_english(language):
+    rendered = render([email_entry(1)], language, intro_ko="오늘은 한 편입니다.", intro_en="One paper today.")
+
+    page = lxml.html.fromstring(rendered.html)
+    assert page.get("lang") == "ko"
+    assert [h2.get("lang") for h2 in page.find_class("title")] == ["en"]
+    assert [p.get("lang") for p in page.find_class("authors")] == ["en"]
+    (abstract,) = page.find_class("abstract")
+    assert [span.text for span in abstract.iter("span") if span.get("lang") == "en"] == [
+        "Abstract of paper 1."
+    ]
+    assert abstract.get("lang") is None  # its label (초록) is Korean, like the page
+    commentary = {div.get("lang"): div.text_content() for div in page.find_class("commentary")}
+    assert "1번 논문에 대한" in commentary["ko"]
+    intros = {div.get("lang"): div.text_content().strip() for div in page.find_class("intro")[0]}
+    assert intros == (
+        {"ko": "오늘은 한 편입니다.", "en": "One paper today."}
+        if language == "both"
+        else {"ko": "오늘은 한 편입니다."}
+    )
+    (preheader,) = page.find_class("preheader")
+    assert preheader.get("lang") == "ko"
+    if language == "both":
+        assert "English commentary on paper 1." in commentary["en"]
+
+
+def test_an_english_email_is_english_throughout():
+    page = lxml.html.fromstring(render([email_entry(1, commentary_ko="")], "en", intro_en="Hello.").html)
+
+    assert page.get("lang") == "en"
+    assert {element.get("lang") for element in page.iter() if element.get("lang")} == {"en"}
 
 
 def test_entries_come_in_the_given_order_and_only_those():
