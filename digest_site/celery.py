@@ -24,11 +24,11 @@ app.autodiscover_tasks()
 def refuse_unworkable_delivery_settings(**kwargs) -> None:
     """Stop the worker at start when the delivery settings cannot work (digest_site/checks.py)."""
     from django.core.checks import ERROR, run_checks
-    from django.core.management.base import SystemCheckError
 
     errors = [message for message in run_checks(tags=["delivery"]) if message.level >= ERROR]
     if errors:
-        raise SystemCheckError("\n".join(str(error) for error in errors))
+        # SystemExit, not an Exception: Celery logs and ignores exceptions raised by receivers.
+        raise SystemExit("refusing to start:\n" + "\n".join(str(error) for error in errors))
 
 
 def waiting_messages(task_name: str) -> int | None:

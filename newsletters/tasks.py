@@ -55,9 +55,9 @@ def send_batch(delivery_ids: list[int]) -> dict:
     }
 
 
-# Retried every few seconds: it must land within the sweep's grace (two heartbeats) after the
-# database is back, before the rows it holds are sent again.
-@shared_task(ignore_result=True, **{**DATABASE_RETRY, "retry_backoff_max": 4, "max_retries": 200})
+# Retried every two seconds at most: it must land within the sweep's grace (two heartbeats)
+# after the database is back, before the rows it holds are sent again; ~15 minutes in all.
+@shared_task(ignore_result=True, **{**DATABASE_RETRY, "retry_backoff_max": 2, "max_retries": 450})
 def record_outcome(token: str, accepted: list[list], untried_ids: list[int]) -> int:
     ledger.record_sent(
         [(row_id, message_id, datetime.datetime.fromisoformat(at)) for row_id, message_id, at in accepted],
@@ -69,7 +69,8 @@ def record_outcome(token: str, accepted: list[list], untried_ids: list[int]) -> 
     return len(accepted)
 
 
-@shared_task(ignore_result=True, **DATABASE_RETRY)
+# No retry on database errors: beat runs it again within DELIVERY_SWEEP_SECONDS.
+@shared_task(ignore_result=True)
 def sweep_deliveries() -> dict:
     from digest_site.celery import waiting_messages
 

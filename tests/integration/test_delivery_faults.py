@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from newsletters import tasks
 from newsletters.delivery import planning, sending
 from newsletters.models import Delivery, Digest
 from subscribers.models import Subscriber
-from tests.conftest import missing_service
+from tests.conftest import REPO_ROOT, missing_service
 from tests.integration.test_delivery_workers import (  # noqa: F401 (fixtures used by name)
     CONCURRENCY,
     Workers,
@@ -321,3 +322,17 @@ def test_sigterm_to_the_process_group_records_what_was_sent_and_stops_within_the
 
 def worker_env_seconds(name: str, env: dict) -> float:
     return float(env[name])
+
+
+def test_a_worker_refuses_to_start_with_a_lease_shorter_than_three_smtp_timeouts(worker_env):
+    env = {**worker_env, "EMAIL_TIMEOUT": "30", "DELIVERY_LEASE_SECONDS": "60"}
+    worker = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "digest_site", "worker", "-c", "1", "--without-mingle"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode != 0
+    assert "digest_site.E201" in worker.stderr and "at least 90" in worker.stderr
