@@ -1,8 +1,9 @@
-"""System checks that refuse a production configuration whose mail cannot be trusted.
+"""System checks that refuse a configuration whose mail cannot be trusted or delivered in time.
 
 Mail from `localhost` or a reserved example domain is rejected or marked as spam by every
 large mailbox provider, and List-Unsubscribe one-click needs https. These checks run with
-DEBUG off only (the embedded set-up mails its own catcher); they never touch the network.
+DEBUG off only (the embedded set-up mails its own catcher). The delivery timing checks run
+always, and a worker runs them at start too (digest_site/celery.py). None touches the network.
 """
 
 import ipaddress
@@ -78,4 +79,75 @@ def check_mail_identity(app_configs=None, **kwargs) -> list[Error]:
                 id="digest_site.E104",
             )
         )
+    return errors
+
+
+@register("delivery")
+def check_delivery_timing(app_configs=None, **kwargs) -> list[Error]:
+    """Delivery timings that cannot work together: refused at start, DEBUG or not.
+
+    A lease shorter than an SMTP transaction kills every attempt ("the worker stopped during
+    every attempt"); a batch longer than the lease or the stop grace period is killed mid-batch
+    and sends duplicates; a broker that redelivers before the lease hands a running batch to a
+    second worker.
+    """
+    from newsletters.delivery.sending import RECORD_RETRY_SECONDS
+
+    lease = settings.DELIVERY_LEASE_SECONDS
+    timeout = settings.EMAIL_TIMEOUT or 0
+    batch = settings.DELIVERY_BATCH_SECONDS
+    beat = settings.DELIVERY_HEARTBEAT_SECONDS
+    grace = settings.WORKER_STOP_GRACE_SECONDS
+    errors = []
+    if lease < 3 * timeout:
+        errors.append(
+            Error(
+                f"DELIVERY_LEASE_SECONDS ({lease}) is below 3 × EMAIL_TIMEOUT ({timeout}): one slow SMTP "
+                "server would outlast the lease and every attempt would be killed.",
+                hint=f"Raise DELIVERY_LEASE_SECONDS to at least {3 * timeout}, or lower EMAIL_TIMEOUT.",
+                id="digest_site.E201",
+            )
+        )
+    if batch <= 0 or batch + timeout >= lease:
+        errors.append(
+            Error(
+                f"DELIVERY_BATCH_SECONDS ({batch}) plus one EMAIL_TIMEOUT ({timeout}) must be positive "
+                f"and below DELIVERY_LEASE_SECONDS ({lease}), the batch task's hard time limit.",
+                hint="Lower DELIVERY_BATCH_SECONDS (20 is the default) or raise DELIVERY_LEASE_SECONDS.",
+                id="digest_site.E202",
+            )
+        )
+    needed = batch + timeout + RECORD_RETRY_SECONDS
+    if needed > grace:
+        errors.append(
+            Error(
+                f"A worker may need {needed:g} s to stop (DELIVERY_BATCH_SECONDS {batch} + EMAIL_TIMEOUT "
+                f"{timeout} + {RECORD_RETRY_SECONDS:g} s of ledger retries) but WORKER_STOP_GRACE_SECONDS "
+                f"is {grace}: it would be killed mid-batch and readers would get duplicates.",
+                hint="Lower DELIVERY_BATCH_SECONDS or EMAIL_TIMEOUT, or give workers a longer stop grace "
+                "period (compose's stop_grace_period follows WORKER_STOP_GRACE_SECONDS).",
+                id="digest_site.E203",
+            )
+        )
+    if beat <= 0 or 3 * beat >= lease:
+        errors.append(
+            Error(
+                f"DELIVERY_HEARTBEAT_SECONDS ({beat:g}) must be positive and three beats below "
+                f"DELIVERY_LEASE_SECONDS ({lease}).",
+                hint="Keep the default of 5 seconds.",
+                id="digest_site.E204",
+            )
+        )
+    visibility = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}).get("visibility_timeout")
+    longest = max(lease, settings.DELIVERY_RETRY_MAX_SECONDS)
+    if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and visibility is not None:
+        if visibility <= longest:
+            errors.append(
+                Error(
+                    f"CELERY_VISIBILITY_TIMEOUT ({visibility}) is not above the lease or the longest retry "
+                    f"delay ({longest:g}): Redis would hand a running or waiting batch to a second worker.",
+                    hint=f"Raise CELERY_VISIBILITY_TIMEOUT above {longest:g} (3600 is the default).",
+                    id="digest_site.E205",
+                )
+            )
     return errors

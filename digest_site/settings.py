@@ -272,8 +272,19 @@ UNSUBSCRIBE_MAILTO = env_str("UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
 # --- Delivery (newsletters/delivery/) -------------------------------------------
 # Readers per send_batch task; each batch shares one SMTP (or ESP) connection.
 DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 100)
-# Seconds a worker may hold claimed rows; the sweep re-queues rows of a worker that died.
+# Seconds a batch task may run at all (its hard time limit) and a claim may last however
+# alive its heartbeat: a backstop. At least 3 × EMAIL_TIMEOUT (digest_site/checks.py).
 DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 300)
+# A batch takes no new message after this many seconds and gives the rest back to the queue,
+# so a worker told to stop finishes within its stop grace period.
+DELIVERY_BATCH_SECONDS = env_int("DELIVERY_BATCH_SECONDS", 20)
+# A sending worker stamps its claimed rows this often; rows silent for three beats are given
+# back by the sweep (a killed worker costs seconds, not the lease).
+DELIVERY_HEARTBEAT_SECONDS = env_float("DELIVERY_HEARTBEAT_SECONDS", 5.0)
+# Seconds the deployment gives a worker between SIGTERM and SIGKILL (compose's
+# stop_grace_period, systemd's TimeoutStopSec): a batch, one SMTP timeout and the ledger
+# retries must fit in it (digest_site/checks.py).
+WORKER_STOP_GRACE_SECONDS = env_int("WORKER_STOP_GRACE_SECONDS", 60)
 # Attempts per reader before a transient failure (4xx, disconnect, timeout) becomes final.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
 # Exponential backoff with jitter between attempts: base * 2**(attempt-1), at most the max.
@@ -282,8 +293,8 @@ DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
 # Messages per second across all workers together (0: no limit); counted in Redis when the
 # broker is Redis, else in a database row.
 DELIVERY_RATE_LIMIT = env_float("DELIVERY_RATE_LIMIT", 0.0)
-# How often beat runs the sweep.
-DELIVERY_SWEEP_SECONDS = env_int("DELIVERY_SWEEP_SECONDS", 30)
+# How often beat runs the sweep (dead workers' rows, lost tasks): recovery waits about this.
+DELIVERY_SWEEP_SECONDS = env_int("DELIVERY_SWEEP_SECONDS", 10)
 
 # --- Celery ----------------------------------------------------------------------
 # With no CELERY_BROKER_URL, a filesystem broker under var/ lets the worker and beat run
@@ -313,7 +324,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
     # Every minute: start the digests whose scheduled time has come (nothing unscheduled).
     "send-due-digests": {"task": "newsletters.tasks.send_due_digests", "schedule": 60.0},
-    # Every DELIVERY_SWEEP_SECONDS: re-queue rows of killed workers, finish completed sends.
+    # Every DELIVERY_SWEEP_SECONDS: re-queue rows of killed workers and lost tasks, finish sends.
     "sweep-deliveries": {
         "task": "newsletters.tasks.sweep_deliveries",
         "schedule": float(DELIVERY_SWEEP_SECONDS),

@@ -367,6 +367,9 @@ class Delivery(models.Model):
     # The token of the worker's claim (see delivery.claim), and when it was taken: the lease.
     claim = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Written every DELIVERY_HEARTBEAT_SECONDS while the claimant is alive: when it stops, the
+    # sweep gives the row back in seconds instead of waiting for the lease.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     # When a task for this row was last put on the broker; the sweep re-enqueues lost ones.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

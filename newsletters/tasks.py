@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from newsletters.authoring import paper_links
 from newsletters.authoring.arxiv import ArxivUnavailable
@@ -24,11 +24,27 @@ def plan_send(digest_id: int) -> int:
     return planning.plan_send(digest_id=digest_id)
 
 
-# A batch stops itself at half the lease; the hard limit is a backstop far below the broker's
-# visibility timeout, so no task is ever handed to a second worker while still running.
-@shared_task(ignore_result=True, time_limit=settings.DELIVERY_LEASE_SECONDS)
+# The database stopped answering: retried with backoff, never acknowledged as done (the rows
+# would wait for the sweep). Up to about 10 minutes at 30 s apart, then the sweep takes over.
+DATABASE_RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 25,
+}
+
+
+# A batch stops itself after DELIVERY_BATCH_SECONDS; the hard limit (the lease) is a backstop
+# far below the broker's visibility timeout, so no task is ever handed to a second worker while
+# still running (digest_site/checks.py refuses settings that break this).
+@shared_task(ignore_result=True, time_limit=settings.DELIVERY_LEASE_SECONDS, **DATABASE_RETRY)
 def send_batch(delivery_ids: list[int]) -> dict:
     result = sending.send_batch(delivery_ids)
+    if result.unrecorded or result.unreleased:
+        # The database outlived the batch's own retries: the outcome goes on the broker.
+        accepted = [(row_id, message_id, at.isoformat()) for row_id, message_id, at in result.unrecorded]
+        record_outcome.delay(result.token, accepted, result.unreleased)
     if result.retry_ids:
         send_batch.apply_async((result.retry_ids,), countdown=result.retry_countdown)
     return {
@@ -39,9 +55,28 @@ def send_batch(delivery_ids: list[int]) -> dict:
     }
 
 
+# Retried every two seconds at most: it must land within the sweep's grace (two heartbeats)
+# after the database is back, before the rows it holds are sent again; ~15 minutes in all.
+@shared_task(ignore_result=True, **{**DATABASE_RETRY, "retry_backoff_max": 2, "max_retries": 450})
+def record_outcome(token: str, accepted: list[list], untried_ids: list[int]) -> int:
+    ledger.record_sent(
+        [(row_id, message_id, datetime.datetime.fromisoformat(at)) for row_id, message_id, at in accepted],
+        token=token,
+    )
+    released = ledger.release_ids(untried_ids, token=token, reason="database unavailable")
+    if released:
+        send_batch.delay(untried_ids)
+    return len(accepted)
+
+
+# No retry on database errors: beat runs it again within DELIVERY_SWEEP_SECONDS.
 @shared_task(ignore_result=True)
 def sweep_deliveries() -> dict:
-    outcome = ledger.sweep()
+    from digest_site.celery import waiting_messages
+
+    # No send_batch message waits on the broker: queued rows have lost their task.
+    broker_empty = waiting_messages(send_batch.name) == 0
+    outcome = ledger.sweep(broker_empty=broker_empty)
     # A send flipped to "sending" whose planning task was lost (a worker died first).
     lost = planning.unplanned_digests(older_than=datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS))
     for digest_id in lost:

@@ -1,9 +1,14 @@
 """The delivery ledger: one Delivery row per (digest, reader), and every change of its state.
 
-Rows are put on the broker (enqueue_due), claimed with a conditional update (claim), written
-final or back to the queue once the server has answered (record_*, release), recovered when
-a worker died holding them (sweep), and counted for the editor (delivery_progress). A digest
-is marked sent here once every row is final.
+Rows are put on the broker (enqueue_due), claimed with a conditional update (claim), kept
+alive while their claimant runs (heartbeat), written final or back to the queue once the
+server has answered (record_*, release), recovered within seconds when the claimant stopped
+or the broker lost their task (sweep), and counted for the editor (delivery_progress). A
+digest is marked sent here once every row is final.
+
+Every write after the claim names the claim token, so a worker that lost its rows (the sweep
+gave them to another) can never overwrite what the new claimant does; the one exception is
+record_sent, below.
 
 It must not talk to the mail backend or render anything: sending.py does that and calls
 these functions with the outcome.
@@ -48,6 +53,8 @@ class Row:
     variant_id: int
     attempts: int
     email: str
+    # The claim this row was taken under: every write about it matches this token too.
+    token: str
 
 
 @dataclass
@@ -57,6 +64,12 @@ class BatchResult:
     skipped: int = 0
     retry_ids: list[int] = field(default_factory=list)
     retry_at: datetime.datetime | None = None
+    token: str = ""
+    digest_ids: set[int] = field(default_factory=set)
+    # Left when the database stayed down past the batch's own retries: messages the server
+    # accepted that are not yet written, and claimed rows not yet given back (record_outcome).
+    unrecorded: list[tuple[int, str, datetime.datetime]] = field(default_factory=list)
+    unreleased: list[int] = field(default_factory=list)
 
     @property
     def retry_countdown(self) -> float:
@@ -69,17 +82,27 @@ def _due() -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
 
 
-def enqueue_due(*, digest_id: int) -> int:
-    """Put every due queued row that no task holds onto the broker, a batch per task; the number of rows."""
+def heartbeat_timeout() -> datetime.timedelta:
+    """How long a claim lives without a heartbeat: three missed beats."""
+    return datetime.timedelta(seconds=3 * settings.DELIVERY_HEARTBEAT_SECONDS)
+
+
+def enqueue_due(*, digest_id: int, lost_before: datetime.datetime | None = None) -> int:
+    """Put every due queued row that no task holds onto the broker, a batch per task; the number of rows.
+
+    lost_before: rows enqueued before this time have lost their task (the broker's queue is
+    empty, e.g. after a Redis FLUSHALL), so they are put on the broker again.
+    """
     # The one import back up the layers: enqueueing needs the task, and tasks call this package.
     from newsletters.tasks import send_batch as send_batch_task
 
     now = timezone.now()
     lease = datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    lost = now - lease if lost_before is None else max(lost_before, now - lease)
     waiting = (
         Delivery.objects.filter(digest_id=digest_id, status=Status.QUEUED)
         .filter(_due())
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - lease))
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost))
     )
     size = settings.DELIVERY_BATCH_SIZE
     count, after = 0, Q()
@@ -111,6 +134,7 @@ def enqueue_plan(*, digest_id: int) -> None:
 def claim(delivery_ids: list[int]) -> tuple[str, int]:
     """Claim the due queued rows among these ids for this worker: (token, rows claimed)."""
     token = uuid.uuid4().hex
+    now = timezone.now()
     # Conditional update (an optimistic lock): rows another worker claimed, or that are final,
     # do not match, so a row is sent by at most one live worker at a time.
     # Only rows of a digest that is sending: a paused digest's rows stay queued, unclaimed.
@@ -118,9 +142,16 @@ def claim(delivery_ids: list[int]) -> tuple[str, int]:
         Delivery.objects.filter(pk__in=delivery_ids, status=Status.QUEUED)
         .filter(digest__status=Digest.Status.SENDING)
         .filter(_due())
-        .update(status=Status.SENDING, claim=token, claimed_at=timezone.now(), attempts=F("attempts") + 1)
+        .update(
+            status=Status.SENDING, claim=token, claimed_at=now, heartbeat_at=now, attempts=F("attempts") + 1
+        )
     )
     return token, claimed
+
+
+def heartbeat(token: str) -> int:
+    """The claimant is alive: stamp its rows that are still sending; the number of rows."""
+    return Delivery.objects.filter(claim=token, status=Status.SENDING).update(heartbeat_at=timezone.now())
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -131,8 +162,14 @@ def backoff_seconds(attempts: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
-def record_sent(accepted: list[tuple[int, str, datetime.datetime]]) -> None:
-    """The server accepted these (row id, Message-ID, time) messages: their rows are final, in one UPDATE."""
+def record_sent(accepted: list[tuple[int, str, datetime.datetime]], *, token: str) -> None:
+    """The server accepted these (row id, Message-ID, time) messages: their rows are final, in one UPDATE.
+
+    Rows still held under this token, and also rows the sweep gave back to the queue meanwhile
+    (a database outage outlived the heartbeat): the server accepted those messages, so marking
+    them sent is the truth, and not marking them would send them again. A row another worker
+    claimed since, or one already final, is left alone.
+    """
     if not accepted:
         return
     # Raw SQL because the ORM's CASE WHEN per row cost 0.4 ms of CPU per message to compile,
@@ -143,19 +180,22 @@ def record_sent(accepted: list[tuple[int, str, datetime.datetime]]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = %s, message_id = sent.column2, sent_at = sent.column3,"
-            f" last_error = '', claim = '' FROM (VALUES {rows}) AS sent WHERE {table}.id = sent.column1",
-            [Status.SENT, *(value for row in accepted for value in row)],
+            f" last_error = '', claim = '' FROM (VALUES {rows}) AS sent WHERE {table}.id = sent.column1"
+            f" AND ({table}.claim = %s OR ({table}.status = %s AND {table}.claim = ''))",
+            [Status.SENT, *(value for row in accepted for value in row), token, Status.QUEUED],
         )
 
 
-def record_skipped(row_id: int, reason: str) -> None:
+def record_skipped(row_id: int, reason: str, *, token: str) -> None:
     """A claimed row that must not be sent after all (the reader left, the digest stopped)."""
-    Delivery.objects.filter(pk=row_id).update(status=Status.SKIPPED, last_error=reason)
+    Delivery.objects.filter(pk=row_id, claim=token).update(status=Status.SKIPPED, last_error=reason, claim="")
 
 
 def record_failed(row: Row, error: str, *, suppress_address: bool) -> None:
     """A permanent refusal: the row is final, and a refused address is suppressed."""
-    Delivery.objects.filter(pk=row.id).update(status=Status.FAILED, last_error=error[:2000], claim="")
+    Delivery.objects.filter(pk=row.id, claim=row.token).update(
+        status=Status.FAILED, last_error=error[:2000], claim=""
+    )
     if suppress_address:
         suppress(row.email, reason=Subscriber.Status.BOUNCED, source="smtp", detail=error[:2000])
 
@@ -167,7 +207,7 @@ def record_retry(row: Row, error: str, result: BatchResult) -> None:
         result.failed += 1
         return
     at = timezone.now() + datetime.timedelta(seconds=backoff_seconds(row.attempts))
-    Delivery.objects.filter(pk=row.id).update(
+    Delivery.objects.filter(pk=row.id, claim=row.token).update(
         status=Status.QUEUED, next_attempt_at=at, enqueued_at=at, last_error=error[:2000], claim=""
     )
     result.retry_ids.append(row.id)
@@ -187,16 +227,23 @@ def release(rows: list[Row], result: BatchResult, *, reason: str, retry: bool = 
     if not rows:
         return
     ids = [row.id for row in rows]
-    Delivery.objects.filter(pk__in=ids, status=Status.SENDING).update(
+    release_ids(ids, token=rows[0].token, reason=reason)
+    if retry:
+        result.retry_ids.extend(ids)
+        result.retry_at = result.retry_at or timezone.now()
+
+
+def release_ids(ids: list[int], *, token: str, reason: str) -> int:
+    """Give these rows back to the queue if this claim still holds them; the number given back."""
+    if not ids:
+        return 0
+    return Delivery.objects.filter(pk__in=ids, claim=token, status=Status.SENDING).update(
         status=Status.QUEUED,
         attempts=F("attempts") - 1,
         claim="",
         enqueued_at=timezone.now(),
         last_error=reason,
     )
-    if retry:
-        result.retry_ids.extend(ids)
-        result.retry_at = result.retry_at or timezone.now()
 
 
 def finish_if_done(*, digest_id: int) -> bool:
@@ -210,21 +257,42 @@ def finish_if_done(*, digest_id: int) -> bool:
     )
 
 
-def sweep() -> dict[str, int]:
-    """Re-queue rows whose claim lease expired, enqueue due rows, mark finished digests sent."""
+def sweep(*, broker_empty: bool = False) -> dict[str, int]:
+    """Re-queue rows whose claimant stopped, enqueue due rows (again if their task was lost), finish sends.
+
+    broker_empty: the broker holds no send_batch message, so queued rows enqueued more than a
+    heartbeat ago have lost their task (a Redis FLUSHALL, a broker restarted without its data).
+    """
     now = timezone.now()
     expired = now - datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    stale = Delivery.objects.filter(status=Status.SENDING, claimed_at__lt=expired)
-    # A worker that held these rows died; the message may or may not have gone out.
+    silent = now - heartbeat_timeout()
+    # The claimant's heartbeat stopped (it was killed, or lost the database), or it outlived
+    # the lease (the task's hard time limit is the lease, so it is gone).
+    stale = Delivery.objects.filter(status=Status.SENDING).filter(
+        Q(heartbeat_at__lt=silent)
+        | Q(heartbeat_at__isnull=True, claimed_at__lt=silent)
+        | Q(claimed_at__lt=expired)
+    )
+    # The message may or may not have gone out.
     gave_up = stale.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS).update(
         status=Status.FAILED, claim="", last_error="gave up: the worker stopped during every attempt"
     )
+    # Due two heartbeats later, not at once: a claimant that was only cut off from the database
+    # (it retries every second or so) records what the server accepted (record_sent) before
+    # anyone sends it again.
     requeued = stale.update(
-        status=Status.QUEUED, claim="", enqueued_at=None, last_error="lease expired: the worker stopped"
+        status=Status.QUEUED,
+        claim="",
+        enqueued_at=None,
+        next_attempt_at=now + datetime.timedelta(seconds=2 * settings.DELIVERY_HEARTBEAT_SECONDS),
+        last_error="the worker stopped: no heartbeat",
     )
+    lost_before = None
+    if broker_empty:
+        lost_before = now - datetime.timedelta(seconds=settings.DELIVERY_HEARTBEAT_SECONDS)
     enqueued = finished = 0
     for digest_id in Digest.objects.filter(status=Digest.Status.SENDING).values_list("pk", flat=True):
-        enqueued += enqueue_due(digest_id=digest_id)
+        enqueued += enqueue_due(digest_id=digest_id, lost_before=lost_before)
         finished += finish_if_done(digest_id=digest_id)
     return {"requeued": requeued, "gave_up": gave_up, "enqueued": enqueued, "finished": finished}
 

@@ -3,8 +3,11 @@
 send_batch() claims rows through the ledger, re-checks the reader and the digest after the
 claim, fills each reader's links into the variant's prebuilt MIME (built once per sending
 process, never per reader) and hands it to a sender; accepted messages are written to the
-ledger in groups of at most RECORD_EVERY, one UPDATE per group. send_test() sends one
-variant, marked [TEST], to an editor.
+ledger in groups of at most RECORD_EVERY, one UPDATE per group. While a batch runs, a thread
+keeps its claim alive (ledger.heartbeat); a batch stops taking new messages after
+DELIVERY_BATCH_SECONDS or at SIGTERM, and when the database stops answering it keeps what the
+server accepted and writes it as soon as the database is back (or hands it to the task, which
+hands it to record_outcome). send_test() sends one variant, marked [TEST], to an editor.
 
 It never holds a transaction open while talking to the server, and never lets an exception
 pass without writing it on the row.
@@ -12,12 +15,17 @@ pass without writing it on the row.
 
 import datetime
 import logging
+import signal
+import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import parseaddr
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from digest_site.mailname import mail_domain
@@ -28,6 +36,7 @@ from newsletters.delivery.ledger import (
     Status,
     claim,
     finish_if_done,
+    heartbeat,
     is_sending,
     record_failed,
     record_retry,
@@ -61,11 +70,19 @@ logger = logging.getLogger(__name__)
 # never older than RECORD_SECONDS.
 RECORD_EVERY = 10
 RECORD_SECONDS = 0.2
+# The database stopped answering (an outage, a failover, a restart): what the batch knows is
+# kept and retried, never dropped.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+# How long a batch keeps retrying to write what it knows after a database error, before it
+# hands that to the record_outcome task; counted in the worker's stop grace (checks.py).
+RECORD_RETRY_SECONDS = 10.0
 # Variants whose prebuilt MIME a sending process keeps (about 70 KB each), least recently used
 # going first. Batches come in variant order (ledger.enqueue_due), so a few suffice.
 TEMPLATE_CACHE_SIZE = 16
 
 _templates: OrderedDict[int, MessageTemplate] = OrderedDict()
+# Set by SIGTERM while a batch runs: the batch stops after the message on the wire.
+_stop = threading.Event()
 
 
 def variant_template(variant_id: int) -> MessageTemplate:
@@ -104,6 +121,67 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
     token, claimed = claim(delivery_ids)
     if not claimed:
         return result
+    result.token = token
+    with _keep_claim_alive(token), _stop_at_sigterm():
+        _send_claimed(token, result)
+    try:
+        for digest_id in result.digest_ids:
+            finish_if_done(digest_id=digest_id)
+    except DATABASE_ERRORS:
+        # Nothing is lost: the sweep marks the digest sent once the database answers.
+        connection.close()
+    return result
+
+
+@contextmanager
+def _keep_claim_alive(token: str) -> Iterator[None]:
+    """Heartbeat the claim from a thread, so a long SMTP answer or rate-limit wait never looks like death."""
+    done = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not done.wait(settings.DELIVERY_HEARTBEAT_SECONDS):
+                try:
+                    heartbeat(token)
+                except DATABASE_ERRORS:
+                    connection.close()  # this thread's own connection; the next beat reconnects
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{token[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextmanager
+def _stop_at_sigterm() -> Iterator[None]:
+    """While a batch runs, SIGTERM (a process-group stop) ends it after the message on the wire.
+
+    Celery's pool processes die at once on SIGTERM; this handler lets the batch write what the
+    server accepted and give the rest back first. Outside a batch the old disposition holds.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame) -> None:
+        _stop.set()
+
+    _stop.clear()
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if _stop.is_set():
+            logger.warning("stopped by SIGTERM; what was sent is recorded, the rest is queued again")
+
+
+def _send_claimed(token: str, result: BatchResult) -> None:
     rows = list(
         Delivery.objects.filter(claim=token, status=Status.SENDING)
         .order_by("pk")
@@ -128,39 +206,42 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
         elif state != Subscriber.Status.ACTIVE:
             reason = f"reader {state} before sending"
         if reason:
-            record_skipped(pk, reason)
+            record_skipped(pk, reason, token=token)
             result.skipped += 1
         else:
-            sendable.append(Row(pk, digest_id, subscriber_id, variant_id, attempts, email))
+            sendable.append(Row(pk, digest_id, subscriber_id, variant_id, attempts, email, token))
+    result.digest_ids = {row[1] for row in rows}
     if sendable:
         _send_rows(sendable, result)
-    for digest_id in {row[1] for row in rows}:
-        finish_if_done(digest_id=digest_id)
-    return result
 
 
 def _send_rows(rows: list[Row], result: BatchResult) -> None:
-    deadline = time.monotonic() + settings.DELIVERY_LEASE_SECONDS / 2
+    # Well inside the stop grace period a deployment gives a worker, the lease and the
+    # broker's visibility timeout (checks.py holds the settings to that).
+    deadline = time.monotonic() + settings.DELIVERY_BATCH_SECONDS
     domain = mail_domain()
     from_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    token = rows[0].token
     accepted: list[tuple[int, str, datetime.datetime]] = []
+    untried: list[Row] = []
+    reason = ""
     oldest = 0.0
+    index = 0
     sender = open_sender()
     try:
         for index, row in enumerate(rows):
-            if time.monotonic() > deadline:
-                # Stop well inside the lease (and the broker's visibility timeout); the rest
-                # goes back to the queue untouched.
-                release(rows[index:], result, reason="")
-                return
+            if _stop.is_set() or time.monotonic() > deadline:
+                # The rest goes back to the queue untouched, for another batch.
+                untried, reason = rows[index:], "the worker stopped" if _stop.is_set() else ""
+                break
             if accepted and (len(accepted) >= RECORD_EVERY or time.monotonic() - oldest >= RECORD_SECONDS):
-                record_sent(accepted)
+                record_sent(accepted, token=token)
                 accepted = []
                 # A pause (the editor's cancel) stops a batch here, between groups: at most
                 # RECORD_EVERY messages go out after it; the rest wait, queued, for resume.
                 if not is_sending(row.digest_id):
                     release(rows[index:], result, reason="paused", retry=False)
-                    return
+                    break
             ratelimit.acquire()
             try:
                 template = variant_template(row.variant_id)
@@ -172,8 +253,8 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
                 result.failed += 1
             except ConnectionLost as exc:
                 record_retry(row, str(exc), result)
-                release(rows[index + 1 :], result, reason=str(exc))
-                return
+                untried, reason = rows[index + 1 :], str(exc)
+                break
             except TransientSendError as exc:
                 record_retry(row, str(exc), result)
             except Exception as exc:
@@ -186,10 +267,54 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
                     oldest = time.monotonic()
                 accepted.append((row.id, message_id, timezone.now()))
                 result.sent += 1
+        record_sent(accepted, token=token)
+        accepted = []
+        release(untried, result, reason=reason)
+    except DATABASE_ERRORS as exc:
+        logger.warning("database unavailable during a batch, keeping what was sent: %s", exc)
+        # Rows from here on were not sent (or their refusal was not written): given back. Rows
+        # already final are not touched, the writes name the claim token.
+        sent = {row_id for row_id, _, _ in accepted}
+        untried = [row for row in rows[index:] if row.id not in sent]
+        _write_when_database_answers(accepted, untried, result, reason=f"database unavailable: {exc}")
+    except BaseException:
+        # Anything else stopping the loop: these were sent, write them before the error goes on.
+        record_sent(accepted, token=token)
+        raise
     finally:
-        # Written before anything else, even when the loop stops on an error: these were sent.
-        record_sent(accepted)
         sender.close()
+
+
+def _write_when_database_answers(
+    accepted: list[tuple[int, str, datetime.datetime]],
+    untried: list[Row],
+    result: BatchResult,
+    *,
+    reason: str,
+) -> None:
+    """Retry writing the batch's outcome with backoff; past RECORD_RETRY_SECONDS, leave it on the result."""
+    deadline = time.monotonic() + RECORD_RETRY_SECONDS
+    delay = 0.25
+    while True:
+        # A connection that failed stays failed until closed; the next query reconnects.
+        connection.close()
+        try:
+            record_sent(accepted, token=result.token)
+            accepted = []
+            release(untried, result, reason=reason)
+            return
+        except DATABASE_ERRORS:
+            if time.monotonic() + delay > deadline:
+                result.unrecorded = accepted
+                result.unreleased = [row.id for row in untried]
+                logger.warning(
+                    "database still unavailable: %d sent and %d untried rows handed on",
+                    len(accepted),
+                    len(untried),
+                )
+                return
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
 
 
 def send_test(*, digest: Digest, entry_ids: list[int], language: str, to: str, user) -> str:

@@ -60,3 +60,26 @@ def test_sweep_task_marks_a_finished_send_sent(sink, django_capture_on_commit_ca
 
     assert tasks.sweep_deliveries()["finished"] == 1
     assert Digest.objects.get().status == Digest.Status.SENT
+
+
+def test_record_outcome_writes_what_a_batch_sent_during_an_outage_and_requeues_the_rest(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from newsletters.delivery import ledger
+
+    digest, _ = make_sendable_digest()
+    make_reader("sent@example.com")
+    make_reader("untried@example.com")
+    [batch] = queue_send(digest, django_capture_on_commit_callbacks)
+    token, _ = ledger.claim(batch)
+    redelivered: list[list[int]] = []
+    monkeypatch.setattr(tasks.send_batch, "delay", redelivered.append)
+
+    # What send_batch hands on when the database outlived its own retries (JSON on the broker).
+    assert tasks.record_outcome(token, [[batch[0], "<sent@x>", "2025-07-10T07:00:01+09:00"]], [batch[1]]) == 1
+
+    rows = dict(Delivery.objects.values_list("pk", "status"))
+    assert rows == {batch[0]: "sent", batch[1]: "queued"} and redelivered == [[batch[1]]]
+    # Handed on twice (a redelivered task): nothing changes the second time.
+    tasks.record_outcome(token, [[batch[0], "<other@x>", "2025-07-10T07:00:02+09:00"]], [batch[1]])
+    assert Delivery.objects.get(pk=batch[0]).message_id == "<sent@x>" and redelivered == [[batch[1]]]

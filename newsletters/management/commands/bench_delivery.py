@@ -270,7 +270,7 @@ def sample_messages(digest: Digest, limit: int) -> Iterator[bytes]:
     )
     domain = mail_domain()
     for row in rows[:limit].iterator(chunk_size=500):
-        reader = ledger.Row(*row)
+        reader = ledger.Row(*row, token="")
         yield sending.variant_template(reader.variant_id).render(**sending.reader_fields(reader, domain))
 
 

@@ -326,8 +326,11 @@ def test_cancel_resume_cancel_resume_gives_every_reader_exactly_one_copy(
     assert Delivery.objects.filter(digest=digest, status="sending").count() == 5
     assert Digest.objects.get().status == Digest.Status.SENDING
 
-    # The lease of the dead worker expires; the sweep gives its rows to the next batch.
-    time_machine.shift(datetime.timedelta(seconds=301))
+    # The dead worker's heartbeat stopped; the sweep gives its rows back, due two beats later.
+    time_machine.shift(datetime.timedelta(seconds=3 * settings.DELIVERY_HEARTBEAT_SECONDS + 1))
+    with run(execute=True):
+        assert ledger.sweep()["requeued"] == 5
+    time_machine.shift(datetime.timedelta(seconds=2 * settings.DELIVERY_HEARTBEAT_SECONDS + 1))
     with run(execute=True):
         ledger.sweep()
     broker.run(run)

@@ -183,3 +183,54 @@ def test_an_unreachable_server_puts_the_batch_back_without_losing_anyone(
     with time_machine.travel(rows[0].next_attempt_at + datetime.timedelta(seconds=1)):
         sending.send_batch(result.retry_ids)
     assert set(parsed(sink)) == {"r0@example.com", "r1@example.com", "r2@example.com"}
+
+
+def _hook_before_message(monkeypatch, at: int, action) -> None:
+    """Run action just before the at-th message goes on the wire (after its rate-limit slot)."""
+    calls = {"n": 0}
+    original = sending.ratelimit.acquire
+
+    def acquire() -> None:
+        calls["n"] += 1
+        if calls["n"] == at:
+            action()
+        original()
+
+    monkeypatch.setattr(sending.ratelimit, "acquire", acquire)
+
+
+def test_sigterm_during_a_batch_records_what_was_sent_and_gives_the_rest_back(
+    sink, monkeypatch, django_capture_on_commit_callbacks
+):
+    import os
+    import signal
+
+    digest, _ = make_sendable_digest()
+    readers = [make_reader(f"r{n}@example.com") for n in range(6)]
+    [batch] = queue_send(digest, django_capture_on_commit_callbacks)
+    # A process-group stop: the signal reaches the pool process while message 3 is on its way.
+    _hook_before_message(monkeypatch, 3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+
+    result = sending.send_batch(batch)
+
+    assert signal.getsignal(signal.SIGTERM) is before  # outside a batch, SIGTERM acts as before
+    assert sink.count == 3 and result.sent == 3
+    rows = dict(Delivery.objects.filter(digest=digest).values_list("subscriber__email", "status"))
+    assert [rows[r.email] for r in readers] == ["sent"] * 3 + ["queued"] * 3
+    # Given back untouched: no attempt spent, and the task re-enqueues them for another worker.
+    assert set(Delivery.objects.filter(status="queued").values_list("attempts", "claim")) == {(0, "")}
+    assert sorted(result.retry_ids) == sorted(batch[3:])
+
+
+def test_a_batch_past_its_time_takes_no_new_message(sink, settings, django_capture_on_commit_callbacks):
+    digest, _ = make_sendable_digest()
+    for n in range(4):
+        make_reader(f"r{n}@example.com")
+    [batch] = queue_send(digest, django_capture_on_commit_callbacks)
+    settings.DELIVERY_BATCH_SECONDS = 0  # the batch's time is up before its first message
+
+    result = sending.send_batch(batch)
+
+    assert sink.count == 0 and sorted(result.retry_ids) == sorted(batch)
+    assert set(Delivery.objects.values_list("status", "attempts", "claim")) == {("queued", 0, "")}
