@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletters', '0007_entry_search_document'),
+        ('newsletters', '0008_digestvariant_include_abstracts'),
     ]
 
     operations = [
