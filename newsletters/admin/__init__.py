@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from newsletters.admin import daily_papers as admin_daily_papers
 from newsletters.admin import delivery as admin_delivery
 from newsletters.admin import views as admin_views
-from newsletters.admin.forms import EntryAdminForm, format_authors
+from newsletters.admin.forms import DigestAdminForm, EntryAdminForm, TagAdminForm, format_authors
 from newsletters.admin.history import HistoryAdminMixin
 from newsletters.authoring import permalinks
 from newsletters.models import Digest, Entry, Tag
@@ -41,6 +41,7 @@ def _tag_list(entry: Entry) -> str:
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    form = TagAdminForm
     list_display = ["slug", "name", "entry_count"]
     search_fields = ["slug", "name", "description"]
     prepopulated_fields = {"slug": ["name"]}
@@ -180,6 +181,7 @@ class EntryInline(admin.TabularInline):
 
 @admin.register(Digest)
 class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
+    form = DigestAdminForm
     change_list_template = "admin/newsletters/digest/change_list.html"
     change_form_template = "admin/newsletters/digest/change_form.html"
     list_display = ["date", "status", "entry_count", "scheduled_at", "sent_at"]
