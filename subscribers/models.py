@@ -175,7 +175,11 @@ class Subscriber(models.Model):
         return True
 
     def confirm(self, *, source: str = "confirm-link") -> bool:
-        """The reader proved they own the address: they get the digest from now on."""
+        """The reader proved they own the address: they get the digest from now on.
+
+        The only way back to active, from pending, unsubscribed, bounced or complained alike:
+        coming back always takes a confirm link emailed after the last change of state.
+        """
         return self._change_state(self.Status.ACTIVE, source=source)
 
     def unsubscribe(self, *, source: str, detail: str = "") -> bool:
@@ -183,15 +187,6 @@ class Subscriber(models.Model):
         if self.is_suppressed:
             return False
         return self._change_state(self.Status.UNSUBSCRIBED, source=source, detail=detail)
-
-    def resubscribe(self, *, source: str = "preferences") -> bool:
-        """Come back from an unsubscribe, through the signed preferences link.
-
-        Only from unsubscribed: a pending or suppressed address must confirm by email again.
-        """
-        if self.state != self.Status.UNSUBSCRIBED:
-            return False
-        return self._change_state(self.Status.ACTIVE, source=source)
 
     def suppress(self, reason: str, *, source: str, detail: str = "") -> bool:
         """Hard bounce or complaint: nothing more is sent until the address is confirmed again."""
