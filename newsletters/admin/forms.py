@@ -322,6 +322,18 @@ class TagAdminForm(PlainTextFormMixin, forms.ModelForm):
         fields = ["slug", "name", "description"]
 
 
+class TagMergeForm(forms.Form):
+    """Which tag the selected tags become (any other tag)."""
+
+    into = forms.ModelChoiceField(queryset=Tag.objects.none(), label=_("Merge into"), to_field_name="slug")
+
+    def __init__(self, *args, sources: list[Tag], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["into"].queryset = Tag.objects.exclude(pk__in=[tag.pk for tag in sources]).order_by(
+            "slug"
+        )
+
+
 # A day is a few dozen kilobytes; this is far above any real one and keeps a runaway paste cheap.
 MAX_IMPORT_CHARS = IMPORT_MAX_BYTES
 
