@@ -225,6 +225,16 @@ STORAGES = {
     },
 }
 
+# --- Uploads ----------------------------------------------------------------------
+# No uploaded file is kept past this many bytes (digest_site/uploads.py); each form then holds
+# it to its own limit (a day's text: 500 KB; a subscriber CSV: this). In bytes.
+FILE_UPLOAD_MAX_BYTES = env_int("FILE_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "digest_site.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
 # --- Mail -------------------------------------------------------------------------
 # Default: SMTP to the local catcher (`make run` starts one on 127.0.0.1:1025 with a web
 # UI on :1080). EMAIL_BACKEND may name any django-anymail backend for an ESP, configured

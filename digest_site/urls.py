@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("newsletters.urls")),
     path("", include("subscribers.urls")),
-    path("anymail/", include("anymail.urls")),
+    # ESP webhooks: 404 until ANYMAIL_WEBHOOK_SECRET is set (subscribers/webhooks.py).
+    path("anymail/", include("subscribers.webhooks")),
 ]

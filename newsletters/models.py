@@ -1,3 +1,5 @@
+import re
+
 import reversion
 from django.conf import settings
 from django.db import models
@@ -7,6 +9,39 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 SLUG_MAX_LENGTH = 100
+
+# --- Limits of what an editor may store ---------------------------------------------
+# One place for every input limit (README "Limits" lists them too): the admin forms, the text
+# import, the upload, the commands and the Hugging Face import all check these. Each is far
+# above real content (the longest sample title is 113 characters, commentary 1,234, an arXiv
+# abstract at most 1,920) and low enough that one entry cannot make a page or an email heavy.
+TITLE_MAX_CHARS = 500  # Entry.title's column
+ABSTRACT_MAX_CHARS = 20_000
+COMMENTARY_MAX_CHARS = 20_000  # each language
+INTRO_MAX_CHARS = 20_000  # a digest's introduction, each language
+AUTHOR_MAX_CHARS = 300  # one author's name
+MAX_AUTHORS = 3000  # collaborations of a few thousand names exist
+TAG_DESCRIPTION_MAX_CHARS = 2_000
+# A whole day's text file or paste: a real day is a few dozen kilobytes.
+IMPORT_MAX_BYTES = 500_000
+
+# Control characters are invisible in an editor, PostgreSQL cannot store NUL, and XML 1.0
+# (the feeds) cannot hold most of them: only tab and newline (a carriage return just before a
+# newline, as browsers send textareas) are accepted. Also refused: the byte order mark and the
+# two non-characters XML forbids. authoring/textformat.py holds the same set for its lines.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ufffe\uffff]|\r(?!\n)")
+
+
+def find_control_character(text: str) -> re.Match | None:
+    """The first character input may not hold (see CONTROL_CHARACTERS), or None."""
+    return CONTROL_CHARACTERS.search(text)
+
+
+def describe_control_character(char: str) -> str:
+    """How a message names the character to delete: "the invisible character U+000B"."""
+    if char == "\r":
+        return "a carriage return (U+000D) not followed by a newline"
+    return f"the invisible character U+{ord(char):04X}"
 
 
 def slug_base(title: str) -> str:

@@ -7,6 +7,7 @@ the Editors group has neither. The per-tag counts page shows no addresses and ne
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
@@ -16,6 +17,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from digest_site.uploads import upload_too_large
 from newsletters.models import Tag
 
 from . import csvfiles
@@ -42,6 +44,17 @@ def tag_counts() -> tuple[list[Tag], int]:
 
 class ImportForm(forms.Form):
     file = forms.FileField(label=_("CSV file (columns: email, language, tags)"))
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        # A file cut at the upload cap (digest_site/uploads.py) must not import its first half.
+        if upload_too_large(upload, settings.FILE_UPLOAD_MAX_BYTES):
+            raise forms.ValidationError(
+                _("The file is larger than %(limit)s bytes; split it and import each part."),
+                params={"limit": f"{settings.FILE_UPLOAD_MAX_BYTES:,}"},
+                code="max_length",
+            )
+        return upload
 
 
 class SubscriberEventInline(admin.TabularInline):

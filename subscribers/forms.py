@@ -1,5 +1,4 @@
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -76,10 +75,8 @@ class SubscribeForm(PreferencesForm):
     field_order = ["email", "tags", "language", "website"]
 
     def clean_email(self) -> str:
-        try:
-            return normalise_email(self.cleaned_data["email"])
-        except ValidationError:
-            raise ValidationError(_("Enter a valid email address."), code="invalid") from None
+        # normalise_email's messages say what is wrong (too long, quoted, an IP address).
+        return normalise_email(self.cleaned_data["email"])
 
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))

@@ -5,10 +5,14 @@ links.unsubscribe_mailto), so only a token the system made can unsubscribe anyon
 sender's address does not matter. Inbound mail arrives through anymail's inbound webhook.
 """
 
+import hashlib
 import re
+
+from django.db import transaction
 
 from . import tokens
 from .models import Subscriber
+from .suppression import first_time_seen
 
 TOKEN_IN_SUBJECT = re.compile(r"unsubscribe\s+(\S+)", re.IGNORECASE)
 
@@ -26,8 +30,25 @@ def unsubscribe_from_subject(subject: str, *, source: str = "mailto") -> bool:
     return bool(subscriber and subscriber.unsubscribe(source=source))
 
 
+def inbound_key(event) -> str:
+    """The ESP's event id, else the message's Message-ID, else a digest of its headers and text."""
+    message = event.message
+    key = event.event_id or (message.get("Message-ID") or "").strip()
+    if key:
+        return str(key)
+    # Not the raw bytes: an ESP's JSON becomes MIME with a fresh boundary each time.
+    said = [str(message.get(name, "")) for name in ("From", "To", "Date", "Subject")]
+    said.append(message.text or "")
+    return "sha256:" + hashlib.sha256("\n".join(said).encode("utf-8", "replace")).hexdigest()
+
+
 def on_inbound(sender, event, esp_name: str, **kwargs) -> None:
     """anymail's inbound signal receiver (connected in SubscribersConfig.ready)."""
     message = getattr(event, "message", None)
-    if message is not None:
+    if message is None:
+        return
+    with transaction.atomic():
+        # A replayed inbound email (after the reader subscribed again) must not unsubscribe them.
+        if not first_time_seen(f"inbound:{esp_name}"[:32], inbound_key(event)):
+            return
         unsubscribe_from_subject(message.subject or "", source=f"mailto:{esp_name}".lower()[:64])

@@ -15,24 +15,68 @@ from django.utils.translation import gettext_lazy as _
 
 from newsletters.models import Tag
 
+# RFC 5321's limits, which mail servers enforce: 64 characters before the @, 254 in all.
+LOCAL_PART_MAX_CHARS = 64
+EMAIL_MAX_CHARS = 254
+
+
+def invalid_email(message: str = "", **params) -> ValidationError:
+    return ValidationError(message or _("Enter a valid email address."), code="invalid", params=params)
+
 
 def normalise_email(address: str) -> str:
     """The one spelling an address is stored under: trimmed, lower case, ASCII (punycode) domain.
 
-    Raises ValidationError for anything that is not a single valid address.
+    Raises ValidationError, with a message for the reader, for anything but a single address
+    that mail servers take: no quoted local parts, IP literals or encoded words, and at most
+    254 characters once the domain is written in ASCII (a short Korean domain can triple).
     """
     address = (address or "").strip()
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        raise ValidationError(_("Enter a valid email address."), code="invalid")
+        raise invalid_email()
+    if local.startswith('"') or "\\" in local:
+        raise invalid_email(
+            _("Addresses with quotation marks are not accepted; use a plain one such as name@example.com.")
+        )
+    if domain.startswith("["):
+        raise invalid_email(_("Addresses at an IP address are not accepted; use one at a domain name."))
+    if not local.isascii() or "=?" in local:
+        # Non-ASCII local parts need SMTPUTF8, which most servers lack; "=?...?=" is a MIME
+        # encoded word, which mail libraries decode (and choke on) rather than send.
+        raise invalid_email(
+            _(
+                "The part before the @ may only hold Latin letters, digits and . _ + -,"
+                " such as name@example.com."
+            )
+        )
+    if len(local) > LOCAL_PART_MAX_CHARS:
+        raise invalid_email(
+            _("The part before the @ is longer than %(limit)d characters, which mail servers refuse."),
+            limit=LOCAL_PART_MAX_CHARS,
+        )
     try:
         # "Bücher.example" and "xn--bcher-kva.example" are one domain; store the ASCII form.
         domain = punycode(domain.rstrip(".").lower())
     except UnicodeError:
-        raise ValidationError(_("Enter a valid email address."), code="invalid") from None
+        raise invalid_email() from None
+    if "." not in domain:
+        raise invalid_email(_("Enter an address at a full domain name, such as name@example.com."))
     # Local parts are case-sensitive in theory and never in practice; one reader, one row.
     normalised = f"{local.lower()}@{domain}"
-    validate_email(normalised)
+    if len(normalised) > EMAIL_MAX_CHARS:
+        raise invalid_email(
+            _(
+                "This address is too long: written for mail servers it has %(length)d characters, and"
+                " they accept at most %(limit)d."
+            ),
+            length=len(normalised),
+            limit=EMAIL_MAX_CHARS,
+        )
+    try:
+        validate_email(normalised)
+    except ValidationError:
+        raise invalid_email() from None
     return normalised
 
 
@@ -42,11 +86,16 @@ class SubscriberQuerySet(models.QuerySet):
         return self.filter(state=Subscriber.Status.ACTIVE)
 
     def with_email(self, address: str) -> "SubscriberQuerySet":
-        """The subscriber (if any) for an address in any spelling; empty for invalid addresses."""
+        """The subscriber (if any) for an address in any spelling.
+
+        An address today's rules refuse (stored before them) is still found by its exact
+        spelling, so a bounce from it can suppress it.
+        """
         try:
             return self.filter(email=normalise_email(address))
         except ValidationError:
-            return self.none()
+            address = (address or "").strip()
+            return self.filter(email=address) if address else self.none()
 
 
 class Subscriber(models.Model):
@@ -128,7 +177,11 @@ class Subscriber(models.Model):
         return True
 
     def confirm(self, *, source: str = "confirm-link") -> bool:
-        """The reader proved they own the address: they get the digest from now on."""
+        """The reader proved they own the address: they get the digest from now on.
+
+        The only way back to active, from pending, unsubscribed, bounced or complained alike:
+        coming back always takes a confirm link emailed after the last change of state.
+        """
         return self._change_state(self.Status.ACTIVE, source=source)
 
     def unsubscribe(self, *, source: str, detail: str = "") -> bool:
@@ -136,15 +189,6 @@ class Subscriber(models.Model):
         if self.is_suppressed:
             return False
         return self._change_state(self.Status.UNSUBSCRIBED, source=source, detail=detail)
-
-    def resubscribe(self, *, source: str = "preferences") -> bool:
-        """Come back from an unsubscribe, through the signed preferences link.
-
-        Only from unsubscribed: a pending or suppressed address must confirm by email again.
-        """
-        if self.state != self.Status.UNSUBSCRIBED:
-            return False
-        return self._change_state(self.Status.ACTIVE, source=source)
 
     def suppress(self, reason: str, *, source: str, detail: str = "") -> bool:
         """Hard bounce or complaint: nothing more is sent until the address is confirmed again."""

@@ -2,10 +2,14 @@
 
 The form answers every address the same way (new, already subscribed, unsubscribed,
 suppressed), so all the differences live here and in the email, which only the address's
-owner reads. Nothing here confirms anyone: only a POST to the signed confirm link does.
+owner reads. Nothing here confirms anyone: only a POST to the signed confirm link does, and
+only a link made after the address last changed state (coming back from an unsubscribe, a
+bounce or a complaint takes a fresh confirmation). A bounced or complained address gets no
+mail at all from the form.
 """
 
 import datetime
+import logging
 import smtplib
 
 from django.conf import settings
@@ -19,6 +23,8 @@ from newsletters.models import Tag
 from . import links
 from .models import Subscriber, SubscriberEvent, normalise_email
 from .tasks import send_confirmation as send_confirmation_task
+
+logger = logging.getLogger(__name__)
 
 
 class PermanentSendError(Exception):
@@ -67,6 +73,13 @@ def request_subscription(*, email: str, language: str, tags: list[Tag], ui_langu
     they get an email pointing to their preference centre instead of a confirm link.
     """
     subscriber, created = get_or_create_subscriber(email=email, language=language, source="subscribe-form")
+    if subscriber.is_suppressed:
+        # Anyone can type any address: a form must never make us mail an address that bounced
+        # or complained. The caller's answer is the same as for any other address, so the form
+        # does not tell whether an address is suppressed; its owner comes back through the
+        # preference link of an earlier email.
+        logger.info("subscribe form for suppressed subscriber %s: nothing sent", subscriber.pk)
+        return
     if subscriber.state != Subscriber.Status.ACTIVE:
         # Nothing is sent to a non-active address until it confirms, so taking the new
         # choices now is harmless, and confirming then gives exactly what was asked for.

@@ -5,12 +5,15 @@ anymail tracking-signal receiver below calls it for ESP bounce and complaint web
 suppressed reader gets nothing more until they confirm their address again.
 
 The receiver only acts on webhooks anymail has authenticated (WEBHOOK_SECRET basic auth and
-the ESP's own signature where it has one). A replayed event changes nothing: each ESP event
-id is acted on once, and an event older than the reader's latest confirmation is ignored, so
-an old bounce cannot undo a fresh confirmation.
+the ESP's own signature where it has one; webhooks.py keeps the URLs 404 until a secret is set).
+A replayed event changes nothing: each ESP event (its id, or a digest of its content when the
+ESP sends no id) is acted on once, and an event older than the reader's latest confirmation is
+ignored, so an old bounce or unsubscribe cannot undo a fresh confirmation.
 """
 
 import datetime
+import hashlib
+import json
 import logging
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
@@ -38,12 +41,17 @@ def suppress(
     subscriber = Subscriber.objects.with_email(email).first()
     if subscriber is None:
         return False
-    if occurred_at and subscriber.confirmed_at and occurred_at < subscriber.confirmed_at:
+    if _before_confirmation(subscriber, occurred_at):
         return False
     changed = subscriber.suppress(reason, source=source, detail=detail)
     if changed:
         logger.info("suppressed subscriber %s as %s (%s)", subscriber.pk, reason, source)
     return changed
+
+
+def _before_confirmation(subscriber: Subscriber, occurred_at: datetime.datetime | None) -> bool:
+    """An event older than the reader's latest confirmation: they have chosen again since."""
+    return bool(occurred_at and subscriber.confirmed_at and occurred_at < subscriber.confirmed_at)
 
 
 def is_soft_bounce(event: AnymailTrackingEvent) -> bool:
@@ -69,8 +77,16 @@ def reason_for_event(event: AnymailTrackingEvent) -> str | None:
     return None
 
 
+def event_key(event: AnymailTrackingEvent) -> str:
+    """The ESP's event id or, for ESPs that send none, a digest of what the event says."""
+    if event.event_id:
+        return str(event.event_id)
+    said = [event.event_type, event.recipient, event.message_id, event.timestamp, event.description]
+    return "sha256:" + hashlib.sha256(json.dumps(said, default=str).encode()).hexdigest()
+
+
 def first_time_seen(esp_name: str, event_id: str | None) -> bool:
-    """Record the ESP's event id; False when it was already recorded (a replay)."""
+    """Record the event's key; False when it was already recorded (a replay)."""
     if not event_id:
         return True
     try:
@@ -87,13 +103,15 @@ def handle_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
     if reason is None or not event.recipient:
         return False
     with transaction.atomic():
-        if not first_time_seen(esp_name, event.event_id):
+        if not first_time_seen(esp_name, event_key(event)):
             return False
         source = f"esp:{esp_name}".lower()[:64]
         detail = " ".join(filter(None, [event.event_type, event.description, event.mta_response]))
         if reason == Subscriber.Status.UNSUBSCRIBED:
             subscriber = Subscriber.objects.with_email(event.recipient).first()
-            return bool(subscriber and subscriber.unsubscribe(source=source, detail=detail))
+            if subscriber is None or _before_confirmation(subscriber, event.timestamp):
+                return False
+            return subscriber.unsubscribe(source=source, detail=detail)
         return suppress(
             event.recipient, reason=reason, source=source, detail=detail, occurred_at=event.timestamp
         )

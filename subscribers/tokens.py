@@ -54,6 +54,18 @@ def max_age(purpose: str) -> datetime.timedelta | None:
     return None
 
 
+def issued_after(token: str, moment: datetime.datetime) -> bool:
+    """Whether a token (already checked by read_token) was made at or after `moment`.
+
+    Timestamps are whole seconds, so a token of the same second counts as after.
+    """
+    try:
+        stamp = signing.b62_decode(token.rsplit(":", 2)[1])
+    except (IndexError, ValueError):
+        return False
+    return stamp >= int(moment.timestamp())
+
+
 def read_token(token: str, purpose: str) -> int:
     """The subscriber id a token names; raises ExpiredToken or BadToken."""
     try:

@@ -83,6 +83,13 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_for(request, token, tokens.CONFIRM)
     if isinstance(subscriber, HttpResponse):
         return subscriber
+    active = subscriber.state == Subscriber.Status.ACTIVE
+    if not active and not tokens.issued_after(token, subscriber.state_changed_at):
+        # A link older than the last change of state (an unsubscribe, a bounce) proves nothing
+        # about today: the reader asks for a new one.
+        return render(
+            request, "subscribers/bad_link.html", {"expired": True, "form": SubscribeForm()}, status=400
+        )
     if request.method == "POST":
         subscriber.confirm(source="confirm-link")
         preferences_token = tokens.make_token(subscriber.pk, tokens.PREFERENCES)
@@ -128,8 +135,10 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             subscriber.unsubscribe(source="preferences")
             return redirect(here + "?done=unsubscribed")
         if action == "resubscribe":
-            if subscriber.state == Subscriber.Status.ACTIVE or subscriber.resubscribe(source="preferences"):
-                return redirect(here + "?done=resubscribed")
+            if subscriber.state == Subscriber.Status.ACTIVE:
+                return redirect(here)
+            # Coming back takes a fresh confirmation by email, whatever the reason for leaving:
+            # a preference link in an old email (or a forwarded one) is not consent today.
             subscribing.request_confirmation(subscriber, ui_language=ui_language())
             return redirect(here + "?done=confirmation-sent")
         form = PreferencesForm(request.POST)

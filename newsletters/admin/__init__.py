@@ -9,8 +9,10 @@ import functools
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -19,9 +21,15 @@ from django.utils.translation import ngettext
 from newsletters.admin import daily_papers as admin_daily_papers
 from newsletters.admin import delivery as admin_delivery
 from newsletters.admin import views as admin_views
-from newsletters.admin.forms import EntryAdminForm, format_authors
+from newsletters.admin.forms import (
+    DigestAdminForm,
+    EntryAdminForm,
+    TagAdminForm,
+    TagMergeForm,
+    format_authors,
+)
 from newsletters.admin.history import HistoryAdminMixin
-from newsletters.authoring import permalinks
+from newsletters.authoring import permalinks, tags
 from newsletters.models import Digest, Entry, Tag
 
 
@@ -41,16 +49,91 @@ def _tag_list(entry: Entry) -> str:
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "entry_count"]
+    form = TagAdminForm
+    list_display = ["slug", "name", "entry_count", "reader_count"]
     search_fields = ["slug", "name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+    actions = ["merge_into"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
-        return super().get_queryset(request).annotate(entry_count=Count("entry_tags"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                entry_count=Count("entry_tags", distinct=True),
+                reader_count=Count("subscribers", distinct=True),
+            )
+        )
 
     @admin.display(description=_("entries"), ordering="entry_count")
     def entry_count(self, tag: Tag) -> int:
         return tag.entry_count
+
+    @admin.display(description=_("readers"), ordering="reader_count")
+    def reader_count(self, tag: Tag) -> int:
+        return tag.reader_count
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tag | None = None) -> bool:
+        # Deleting a followed tag would make its readers all-topic readers: merge it instead.
+        return super().has_delete_permission(request, obj) and not (obj and obj.subscribers.exists())
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # The bulk delete shows followed tags as protected (nothing is deleted) instead of a 403.
+        deletable, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        followed = tags.tags_followed_by_readers(objs)
+        if followed:
+            perms_needed = {name for name in perms_needed if name != self.opts.verbose_name}
+            protected = [
+                *protected,
+                *(
+                    _("%(tag)s: readers follow it; merge it into another tag instead") % {"tag": tag}
+                    for tag in followed
+                ),
+            ]
+        return deletable, counts, perms_needed, protected
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tag]) -> None:
+        followed = tags.tags_followed_by_readers(queryset)
+        if followed:
+            self.message_user(
+                request,
+                _("Not deleted, because readers follow them: %(tags)s. Merge them into another tag instead.")
+                % {"tags": " ".join(str(tag) for tag in followed)},
+                messages.ERROR,
+            )
+        queryset.exclude(pk__in=[tag.pk for tag in followed]).delete()
+
+    # Django offers an action to users with any one of its permissions: merging deletes tags,
+    # so "delete" is the one listed, and "change" is checked inside.
+    @admin.action(description=_("Merge selected tags into another tag…"), permissions=["delete"])
+    def merge_into(self, request: HttpRequest, queryset: QuerySet[Tag]):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        sources = list(queryset.order_by("slug"))
+        form = TagMergeForm(request.POST if "apply" in request.POST else None, sources=sources)
+        if form.is_valid():
+            into = form.cleaned_data["into"]
+            result = tags.merge_tags(sources=sources, into=into, user=request.user)
+            self.message_user(
+                request,
+                _("Merged %(count)d tags into %(into)s: %(readers)d readers and %(entries)d entries moved.")
+                % {
+                    "count": result.tags_deleted,
+                    "into": into,
+                    "readers": result.readers_moved,
+                    "entries": result.entries_retagged,
+                },
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Merge tags into another tag"),
+            "sources": sources,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/newsletters/tag/merge.html", context)
 
 
 @admin.register(Entry)
@@ -180,6 +263,7 @@ class EntryInline(admin.TabularInline):
 
 @admin.register(Digest)
 class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
+    form = DigestAdminForm
     change_list_template = "admin/newsletters/digest/change_list.html"
     change_form_template = "admin/newsletters/digest/change_form.html"
     list_display = ["date", "status", "entry_count", "scheduled_at", "sent_at"]

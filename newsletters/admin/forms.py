@@ -1,5 +1,8 @@
 """Forms of the admin editor: one-line authors and tags, the import page, the arXiv look-up.
 
+Every text field refuses control characters and text longer than its limit (models.py), with a
+message saying what to fix, so nothing the admin stores can break a page, a feed or an email.
+
 Forms only validate and convert; saving tags and importing happen in admin/__init__.py and admin/views.py.
 """
 
@@ -12,7 +15,22 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from newsletters.models import Entry
+from digest_site.uploads import upload_too_large
+from newsletters.models import (
+    ABSTRACT_MAX_CHARS,
+    AUTHOR_MAX_CHARS,
+    COMMENTARY_MAX_CHARS,
+    IMPORT_MAX_BYTES,
+    INTRO_MAX_CHARS,
+    MAX_AUTHORS,
+    TAG_DESCRIPTION_MAX_CHARS,
+    TITLE_MAX_CHARS,
+    Digest,
+    Entry,
+    Tag,
+    describe_control_character,
+    find_control_character,
+)
 from newsletters.rendering import render_markdown
 
 # Lowercase letters, digits, dashes (and underscores, which the text format allows) and Hangul.
@@ -58,6 +76,63 @@ def format_tag_line(slugs: list[str]) -> str:
     return " ".join(f"#{slug}" for slug in slugs)
 
 
+def refuse_control_characters(value: str | list[str] | None) -> None:
+    """Validator: no control characters but tab and newline (see models.CONTROL_CHARACTERS)."""
+    text = format_authors(value) if isinstance(value, list) else value or ""
+    match = find_control_character(text)
+    if match:
+        raise ValidationError(
+            _(
+                "This text holds %(what)s at character %(position)d, which readers cannot see and feeds"
+                " cannot carry; delete it (copying from a PDF or a terminal can leave such characters"
+                " behind)."
+            ),
+            params={"what": describe_control_character(match.group()), "position": match.start() + 1},
+            code="control_character",
+        )
+
+
+def text_length(value: str) -> int:
+    """Characters as stored by the text import: a browser's CRLF line ends count as one."""
+    return len(value.replace("\r\n", "\n"))
+
+
+class MaxCharsValidator:
+    """Refuse text longer than `limit` characters, saying by how much."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, value: str) -> None:
+        length = text_length(value or "")
+        if length > self.limit:
+            raise ValidationError(
+                _(
+                    "This text is longer than the limit of %(limit)s characters (it has %(length)s);"
+                    " shorten it."
+                ),
+                params={"limit": f"{self.limit:,}", "length": f"{length:,}"},
+                code="max_length",
+            )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MaxCharsValidator) and other.limit == self.limit
+
+
+class PlainTextFormMixin:
+    """Adds the input rules to a form: no control characters in any text, and `text_limits`."""
+
+    text_limits: dict[str, int] = {}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if isinstance(field, forms.CharField):
+                field.validators.append(refuse_control_characters)
+            if name in self.text_limits:
+                field.validators.append(MaxCharsValidator(self.text_limits[name]))
+
+
 class AuthorsField(forms.CharField):
     """One line of authors in the form; an ordered list of names in the model."""
 
@@ -66,6 +141,25 @@ class AuthorsField(forms.CharField):
 
     def to_python(self, value: str | None) -> list[str]:
         return parse_authors(super().to_python(value) or "")
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        if len(value) > MAX_AUTHORS:
+            raise ValidationError(
+                _("At most %(limit)s authors, please (this has %(count)s)."),
+                params={"limit": f"{MAX_AUTHORS:,}", "count": f"{len(value):,}"},
+                code="max_length",
+            )
+        long_names = [name for name in value if len(name) > AUTHOR_MAX_CHARS]
+        if long_names:
+            raise ValidationError(
+                _(
+                    "An author name is longer than %(limit)s characters: “%(start)s…”. Separate the names"
+                    " with commas."
+                ),
+                params={"limit": AUTHOR_MAX_CHARS, "start": long_names[0][:40]},
+                code="max_length",
+            )
 
 
 class TagLineField(forms.CharField):
@@ -122,7 +216,13 @@ class MarkdownPreviewTextarea(forms.Textarea):
         )
 
 
-class EntryAdminForm(forms.ModelForm):
+class EntryAdminForm(PlainTextFormMixin, forms.ModelForm):
+    text_limits = {
+        "title": TITLE_MAX_CHARS,
+        "abstract": ABSTRACT_MAX_CHARS,
+        "commentary_ko": COMMENTARY_MAX_CHARS,
+        "commentary_en": COMMENTARY_MAX_CHARS,
+    }
     authors = AuthorsField(
         label=_("Authors"),
         required=False,
@@ -206,8 +306,36 @@ def duplicate_arxiv_message(other: Entry) -> str:
     )
 
 
+class DigestAdminForm(PlainTextFormMixin, forms.ModelForm):
+    text_limits = {"intro_ko": INTRO_MAX_CHARS, "intro_en": INTRO_MAX_CHARS}
+
+    class Meta:
+        model = Digest
+        fields = ["date", "date_format", "intro_ko", "intro_en"]
+
+
+class TagAdminForm(PlainTextFormMixin, forms.ModelForm):
+    text_limits = {"description": TAG_DESCRIPTION_MAX_CHARS}
+
+    class Meta:
+        model = Tag
+        fields = ["slug", "name", "description"]
+
+
+class TagMergeForm(forms.Form):
+    """Which tag the selected tags become (any other tag)."""
+
+    into = forms.ModelChoiceField(queryset=Tag.objects.none(), label=_("Merge into"), to_field_name="slug")
+
+    def __init__(self, *args, sources: list[Tag], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["into"].queryset = Tag.objects.exclude(pk__in=[tag.pk for tag in sources]).order_by(
+            "slug"
+        )
+
+
 # A day is a few dozen kilobytes; this is far above any real one and keeps a runaway paste cheap.
-MAX_IMPORT_CHARS = 500_000
+MAX_IMPORT_CHARS = IMPORT_MAX_BYTES
 
 
 class DigestImportForm(forms.Form):
@@ -229,10 +357,10 @@ class DigestImportForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")
-        if upload and upload.size > MAX_IMPORT_CHARS:
+        if upload_too_large(upload, MAX_IMPORT_CHARS):
             raise ValidationError(
-                _("The file is larger than %(limit)d bytes; a day's digest is much smaller."),
-                params={"limit": MAX_IMPORT_CHARS},
+                _("The file is larger than %(limit)s bytes; a day's digest is much smaller."),
+                params={"limit": f"{MAX_IMPORT_CHARS:,}"},
                 code="max_length",
             )
         return upload

@@ -21,7 +21,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from newsletters.admin.forms import ArxivLookupForm, DigestImportForm, duplicate_arxiv_message, format_authors
+from newsletters.admin.forms import (
+    MAX_IMPORT_CHARS,
+    ArxivLookupForm,
+    DigestImportForm,
+    duplicate_arxiv_message,
+    format_authors,
+)
 from newsletters.authoring import repeats
 from newsletters.authoring.arxiv import ArxivError, ArxivIdError, ArxivNotFound, ArxivPaper, fetch_arxiv_paper
 from newsletters.authoring.importing import (
@@ -107,7 +113,8 @@ def import_digest(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Htt
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         if upload:
-            data, filename = upload.read(), upload.name
+            # At most one byte past the limit: plan_digest_import refuses anything longer.
+            data, filename = upload.read(MAX_IMPORT_CHARS + 1), upload.name
             shown_text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
         else:
             data = shown_text = form.cleaned_data["text"]

@@ -6,10 +6,13 @@ and labels are translated), declared as the feed's language; Atom entries whose 
 another language (a paper's English title) carry their own xml:lang, and inside item bodies
 every block carries lang, as on the pages. Every Atom feed names the site as its author, so
 each entry has one (RFC 4287 4.1.1). Items are dated by the digest's day, never by when it
-was sent: a late send of an older day must not jump ahead of newer days.
+was sent: a late send of an older day must not jump ahead of newer days. Whatever text is
+stored, a feed is valid XML: characters XML 1.0 cannot hold are dropped on the way out
+(XmlSafeFeed), never a 500.
 """
 
 import datetime
+import re
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
@@ -68,7 +71,32 @@ class SiteAuthorMixin:
         return absolute_url(reverse("newsletters:home"))
 
 
-class DigestRssFeed(SiteAuthorMixin, Feed):
+# Characters XML 1.0 forbids. Input refuses them (models.CONTROL_CHARACTERS), but rows stored
+# before that rule, or written by a shell, must not turn every feed into a 500: Django's feed
+# generator raises on control characters, and feed readers reject the rest.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(value: object) -> object:
+    """The value with characters XML cannot hold removed, inside lists and tuples too."""
+    if isinstance(value, str):
+        return NOT_XML.sub("", value)
+    if isinstance(value, list | tuple):
+        return type(value)(xml_safe(item) for item in value)
+    return value
+
+
+class XmlSafeFeed(Feed):
+    """A Feed whose every text (titles, descriptions, authors, categories) is made XML-safe."""
+
+    def get_feed(self, obj, request: HttpRequest):
+        feed = super().get_feed(obj, request)
+        feed.feed = {name: xml_safe(value) for name, value in feed.feed.items()}
+        feed.items = [{name: xml_safe(value) for name, value in item.items()} for item in feed.items]
+        return feed
+
+
+class DigestRssFeed(SiteAuthorMixin, XmlSafeFeed):
     feed_type = Rss201rev2Feed
     description_template = "newsletters/feed_digest_item.html"
 
@@ -128,7 +156,7 @@ class DigestAtomFeed(DigestRssFeed):
         return absolute_url(reverse("newsletters:atom"))
 
 
-class TagRssFeed(SiteAuthorMixin, Feed):
+class TagRssFeed(SiteAuthorMixin, XmlSafeFeed):
     feed_type = Rss201rev2Feed
     description_template = "newsletters/feed_entry_item.html"
 

@@ -22,15 +22,12 @@ from django.conf import settings
 
 from newsletters.authoring.arxiv import ArxivIdError, parse_arxiv_id
 from newsletters.authoring.textformat import is_tag_line
+from newsletters.models import ABSTRACT_MAX_CHARS, AUTHOR_MAX_CHARS, MAX_AUTHORS, TITLE_MAX_CHARS
 
 USER_AGENT = "digest-site/0.1 (daily research digest; editor's Hugging Face Daily Papers import)"
 # A real day is a few hundred kilobytes; anything far bigger is not a day of papers.
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 MAX_PAPERS = 500
-TITLE_MAX_CHARS = 500  # Entry.title's column
-ABSTRACT_MAX_CHARS = 20_000
-AUTHOR_MAX_CHARS = 300
-MAX_AUTHORS = 3000
 _CHUNK = 64 * 1024
 # Unicode categories dropped from titles, abstracts and names: controls, format characters
 # (bidi overrides, zero-width), surrogates and private use. Line and paragraph separators are

@@ -10,10 +10,14 @@ scheduled or sent day unless forced.
 """
 
 import contextlib
+import functools
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 from django.db import IntegrityError, transaction
 
@@ -28,7 +32,17 @@ from newsletters.authoring.textformat import (
     parse_digest_bytes,
     parse_digest_text,
 )
-from newsletters.models import Digest, Entry, Tag
+from newsletters.models import (
+    ABSTRACT_MAX_CHARS,
+    AUTHOR_MAX_CHARS,
+    COMMENTARY_MAX_CHARS,
+    IMPORT_MAX_BYTES,
+    MAX_AUTHORS,
+    TITLE_MAX_CHARS,
+    Digest,
+    Entry,
+    Tag,
+)
 
 
 class DigestLockedError(ValueError):
@@ -37,6 +51,10 @@ class DigestLockedError(ValueError):
 
 class DigestProtectedError(ValueError):
     """The day is scheduled or was sent: readers have it, so changing it needs an explicit force."""
+
+
+class DigestFileError(ValueError):
+    """A path that is not a digest text file to read: not a regular file, or too large."""
 
 
 class StaleImportError(ValueError):
@@ -209,6 +227,32 @@ def import_digest_text(
         return _apply_locked(_plan(parsed, digest=digest), user=user, force=force, filename=filename)
 
 
+def read_digest_file(path: str | os.PathLike) -> bytes:
+    """A day's text file; DigestFileError unless it is a regular file of at most IMPORT_MAX_BYTES.
+
+    Reads at most one byte past the limit, so /dev/zero or a huge file costs nothing.
+    """
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer. The type is checked on the
+    # open descriptor, not the name, so the file cannot be swapped between check and read.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise DigestFileError("not a regular file (a device, a pipe or a directory); give a text file")
+        chunks, size = [], 0
+        while size <= IMPORT_MAX_BYTES and (chunk := os.read(descriptor, IMPORT_MAX_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > IMPORT_MAX_BYTES:
+        raise DigestFileError(
+            f"larger than {IMPORT_MAX_BYTES:,} bytes; a day's digest is much smaller"
+            " (is this the right file?)"
+        )
+    return data
+
+
 def plan_digest_import(text: str | bytes, *, filename: str | None = None) -> ImportPlan:
     """Parse the text and work out what importing it would do to its day, writing nothing."""
     parsed = _parse(text, filename=filename)
@@ -231,6 +275,14 @@ def apply_digest_import(plan: ImportPlan, *, user=None, force: bool = False) -> 
 
 
 def _parse(text: str | bytes, *, filename: str | None) -> ParsedDigest:
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", errors="surrogatepass"))
+    if size > IMPORT_MAX_BYTES:
+        raise DigestFormatError(
+            f"expected a day of at most {IMPORT_MAX_BYTES:,} bytes, got {size:,}; a day's digest is much"
+            " smaller (is this the right file?)",
+            line=1,
+            filename=filename,
+        )
     if isinstance(text, bytes):
         parsed = parse_digest_bytes(text, filename=filename)
     else:
@@ -455,21 +507,44 @@ def _copy_fields(parsed_entry: ParsedEntry, entry: Entry, position: int) -> list
 
 
 def _check_fits_columns(parsed: ParsedDigest, *, filename: str | None) -> None:
-    """Refuse titles and tags longer than their columns before writing (PostgreSQL would fail mid-way)."""
-    title_max = Entry._meta.get_field("title").max_length
+    """Refuse text longer than its limit (models.py) before writing: nothing of the day is stored."""
     slug_max = Tag._meta.get_field("slug").max_length
     for entry in parsed.entries:
-        if len(entry.title) > title_max:
-            raise DigestFormatError(
-                f"expected a title of at most {title_max} characters, got {len(entry.title)}",
-                line=entry.line,
-                filename=filename,
+        refuse = functools.partial(_refuse, entry=entry, filename=filename)
+        if len(entry.title) > TITLE_MAX_CHARS:
+            refuse(f"expected a title of at most {TITLE_MAX_CHARS} characters, got {len(entry.title)}", 0)
+        if len(entry.authors) > MAX_AUTHORS:
+            refuse(f"expected at most {MAX_AUTHORS} authors, got {len(entry.authors)}", 1)
+        long_names = [name for name in entry.authors if len(name) > AUTHOR_MAX_CHARS]
+        if long_names:
+            refuse(
+                f"author name longer than {AUTHOR_MAX_CHARS} characters ({len(long_names[0])}):"
+                f" {long_names[0][:40]!r}…; are the names separated by ', '?",
+                1,
             )
+        if len(entry.abstract) > ABSTRACT_MAX_CHARS:
+            refuse(f"abstract longer than {ABSTRACT_MAX_CHARS} characters (it has {len(entry.abstract)})", 2)
+        korean_lines = entry.commentary_ko.count("\n\n") + 1
+        for language, text, offset in (
+            ("Korean", entry.commentary_ko, 3),
+            ("English", entry.commentary_en, 3 + korean_lines),
+        ):
+            # The file's lines are joined with a blank line; count what the reader gets.
+            if len(text) > COMMENTARY_MAX_CHARS:
+                refuse(
+                    f"{language} commentary longer than {COMMENTARY_MAX_CHARS} characters"
+                    f" (it has {len(text)}, from this line on)",
+                    offset,
+                )
         too_long = [tag for tag in entry.tags if len(tag) > slug_max]
         if too_long:
-            raise DigestFormatError(
+            refuse(
                 f"expected tags of at most {slug_max} characters in the entry that starts on this line,"
                 f" got #{too_long[0]}",
-                line=entry.line,
-                filename=filename,
+                0,
             )
+
+
+def _refuse(message: str, offset: int, *, entry: ParsedEntry, filename: str | None) -> NoReturn:
+    """Raise the error at the line of the part at fault, `offset` lines below the entry's title."""
+    raise DigestFormatError(message, line=entry.line + offset, filename=filename)

@@ -42,8 +42,10 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _LOOSE_TAG_LINE = re.compile(r"\s*[#＃]\s*[\w-]+(?:[\s,]+(?:[#＃]\s*)?[\w-]+)*[\s,]*")
 _URL = re.compile(r"\S*https?://\S*")
 _WORD_CHAR = re.compile(r"\w")
-# C0 controls and DEL except tab and form feed (kept inside lines), and a BOM anywhere but the start.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0d-\x1f\x7f\ufeff]")
+# Control characters but tab (C0, DEL, C1; a carriage return only at a line's end), a BOM
+# anywhere but the start, and the non-characters XML forbids: the same set as
+# newsletters.models.CONTROL_CHARACTERS, which this pure module may not import.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff]")
 _CONTROL_NAMES = {
     "\x00": "a NUL character (U+0000)",
     "\r": "a carriage return in the middle of a line",
@@ -213,7 +215,7 @@ class _Parser:
 
     def __init__(self, text: str, filename: str | None) -> None:
         text = text.removeprefix("\ufeff")
-        # split("\n"), not splitlines(): form feeds and U+2028 inside a line must stay in it.
+        # split("\n"), not splitlines(): U+2028 inside a line must stay in it.
         self.lines = [line.rstrip("\r") for line in text.split("\n")]
         while self.lines and not self.lines[-1].strip():
             self.lines.pop()

@@ -57,14 +57,22 @@ def test_opening_the_preference_centre_changes_nothing(alice, client):
     assert alice.state == "active"
 
 
-def test_a_reader_unsubscribes_and_subscribes_again(alice, client):
+@pytest.mark.usefixtures("celery_eager")
+def test_a_reader_unsubscribes_and_comes_back_only_through_a_fresh_confirmation(
+    alice, client, smtp_sink, django_capture_on_commit_callbacks
+):
     response = client.post(preferences_path(alice), {"action": "unsubscribe"}, follow=True)
     assert "alice@example.com is unsubscribed." in response.content.decode()
-    response = client.post(preferences_path(alice), {"action": "resubscribe"}, follow=True)
-    assert "you are subscribed again" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(preferences_path(alice), {"action": "resubscribe"}, follow=True)
+    assert "We have emailed you a confirmation link" in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.state == "unsubscribed"  # the preference link alone is not consent today
+    [message] = smtp_sink.to("alice@example.com")
+    client.post(link_in(message, "/subscribe/confirm/"))
     alice.refresh_from_db()
     assert alice.state == "active"
-    assert [e.source for e in alice.events.all()][-2:] == ["preferences", "preferences"]
+    assert [e.source for e in alice.events.all()][-2:] == ["preferences", "confirm-link"]
 
 
 @pytest.mark.usefixtures("celery_eager")

@@ -2,12 +2,13 @@
 
 import datetime
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
 from django.utils import timezone
 
-from subscribers import tokens
+from subscribers import links, tokens
 from subscribers.models import Subscriber
 from tests.factories import make_digest, make_entry, make_tag
 from tests.subscribers.helpers import html_part, link_in, make_subscriber, text_part
@@ -98,8 +99,9 @@ def test_the_form_answers_new_subscribed_and_suppressed_addresses_alike(
         page = without_csrf_tokens(client.get(response["Location"]).content)
         answers.add((response.status_code, response["Location"], response.content, page))
     assert len(answers) == 1
-    # Each address's owner (and only they) learns the difference, by email.
-    assert sorted(m["X-Envelope-To"] for m in smtp_sink.messages) == sorted(addresses)
+    # Each address's owner (and only they) learns the difference, by email; an address that
+    # bounced or complained gets nothing, since anyone can type it (issue 13).
+    assert sorted(m["X-Envelope-To"] for m in smtp_sink.messages) == sorted(addresses[:3])
 
 
 def test_an_active_reader_gets_a_pointer_to_preferences_and_keeps_their_choices(alice, subscribe, smtp_sink):
@@ -113,16 +115,20 @@ def test_an_active_reader_gets_a_pointer_to_preferences_and_keeps_their_choices(
     link_in(message, "/preferences/")
 
 
-def test_a_suppressed_address_comes_back_only_by_confirming_again(subscribe, smtp_sink, client):
+def test_a_suppressed_address_gets_nothing_from_the_form_and_comes_back_by_its_preference_link(
+    subscribe, smtp_sink, client, django_capture_on_commit_callbacks
+):
     dan = make_subscriber("dan@example.com", Subscriber.Status.BOUNCED)
     make_tag("rl")
     subscribe("dan@example.com", tags=["rl"])
     dan.refresh_from_db()
-    assert dan.state == "bounced"
+    assert dan.state == "bounced" and smtp_sink.to("dan@example.com") == []
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(urlsplit(links.preferences_url(dan)).path, {"action": "resubscribe"})
     [message] = smtp_sink.to("dan@example.com")
     client.post(link_in(message, "/subscribe/confirm/"))
     dan.refresh_from_db()
-    assert dan.state == "active" and dan.chosen_tag_slugs() == ["rl"]
+    assert dan.state == "active"
 
 
 def test_at_most_one_confirmation_email_per_address_per_ten_minutes(subscribe, smtp_sink):

@@ -3,18 +3,19 @@
 Each file is imported on its own: a bad file is reported as FILE:LINE: message and leaves no
 trace, the others still go in, and the exit status says whether anything failed. A day readers
 have (scheduled or sent) is changed only with --force; --dry-run prints every change first.
+Only regular files are read, and at most IMPORT_MAX_BYTES of each (not /dev/zero, not a FIFO).
 """
-
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from newsletters.authoring import history
 from newsletters.authoring.importing import (
+    DigestFileError,
     DigestLockedError,
     DigestProtectedError,
     StaleImportError,
     import_digest_text,
+    read_digest_file,
 )
 from newsletters.authoring.textformat import DigestFormatError
 from newsletters.tasks import find_missing_arxiv_ids_after_commit
@@ -38,14 +39,20 @@ class Command(BaseCommand):
         failed = 0
         for name in files:
             try:
-                data = Path(name).read_bytes()
+                data = read_digest_file(name)
                 with history.acting_as(f"import_digest command, OS user {history.os_user()}"):
                     result = import_digest_text(data, filename=name, dry_run=dry_run, force=force)
             except DigestFormatError as exc:
                 failed += 1
                 self.stderr.write(str(exc))
                 continue
-            except (OSError, DigestLockedError, DigestProtectedError, StaleImportError) as exc:
+            except (
+                OSError,
+                DigestFileError,
+                DigestLockedError,
+                DigestProtectedError,
+                StaleImportError,
+            ) as exc:
                 failed += 1
                 self.stderr.write(f"{name}: {exc}")
                 continue

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from newsletters.authoring import history
-from newsletters.models import Digest, Entry
+from newsletters.models import COMMENTARY_MAX_CHARS, Digest, Entry
 from tests.factories import make_digest, make_entry
 from tests.newsletters.admin.test_digest import digest_form_data
 from tests.newsletters.admin.test_entry import entry_form_data
@@ -169,10 +169,12 @@ def test_restoring_while_the_digest_is_being_sent_is_refused_with_a_message(admi
 
 
 def test_huge_texts_are_compared_quickly_and_shown_whole(admin_client):
-    korean = "한국어 문장이 아주 길게 이어진다. " * 5000  # ~100k characters
-    english = "".join(f"Line {n} of a very long commentary.\n" for n in range(5000))
+    # As long as the admin takes (COMMENTARY_MAX_CHARS, 20,000 characters), with many changes.
+    korean = "한국어 문장이 아주 길게 이어진다. " * 950  # 19,000 characters
+    english = "".join(f"Line {n} of a very long commentary.\n" for n in range(520))
+    assert max(len(korean), len(english)) <= COMMENTARY_MAX_CHARS
     entry = make_entry(commentary_ko=korean, commentary_en=english)
-    edit(admin_client, entry, commentary_ko=korean.replace("길게", "짧게", 2000), commentary_en=english[::-1])
+    edit(admin_client, entry, commentary_ko=korean.replace("길게", "짧게", 400), commentary_en=english[::-1])
     versions = history.versions_of(entry)
 
     started = time.monotonic()
