@@ -119,9 +119,15 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
         )
     )
     sendable: list[Row] = []
+    paused: list[Row] = []
     for pk, digest_id, subscriber_id, variant_id, attempts, email, state, digest_status in rows:
-        # Checked after the claim: a reader who left during the send, or a cancelled digest,
-        # gets nothing from here on.
+        row = Row(pk, digest_id, subscriber_id, variant_id, attempts, email)
+        if digest_status == Digest.Status.PAUSED:
+            # The editor paused between this claim and now: the rows wait, queued, for resume
+            # (skipping them would leave their readers out for good).
+            paused.append(row)
+            continue
+        # Checked after the claim: a reader who left during the send gets nothing from here on.
         reason = ""
         if digest_status != Digest.Status.SENDING:
             reason = f"digest {digest_status}"
@@ -131,7 +137,8 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
             record_skipped(pk, reason)
             result.skipped += 1
         else:
-            sendable.append(Row(pk, digest_id, subscriber_id, variant_id, attempts, email))
+            sendable.append(row)
+    release(paused, result, reason="paused", retry=False)
     if sendable:
         _send_rows(sendable, result)
     for digest_id in {row[1] for row in rows}:

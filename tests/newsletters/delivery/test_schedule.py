@@ -340,6 +340,36 @@ def test_cancel_resume_cancel_resume_gives_every_reader_exactly_one_copy(
     assert DigestVariant.objects.count() == 1
 
 
+def test_rows_claimed_just_before_a_pause_wait_for_resume_instead_of_being_skipped(
+    sink, publisher, broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    digest, _ = make_sendable_digest()
+    readers = [make_reader(f"reader{n}@example.com") for n in range(3)]
+    run = django_capture_on_commit_callbacks
+    with run(execute=True):
+        schedule.send_now(digest_id=digest.pk, user=publisher)
+    real_claim = sending.claim
+
+    def claim_then_editor_pauses(ids):
+        # The worker's claim commits, then the editor's cancel commits before it loads the rows.
+        claimed = real_claim(ids)
+        schedule.cancel_send(digest_id=digest.pk, user=publisher)
+        return claimed
+
+    monkeypatch.setattr(sending, "claim", claim_then_editor_pauses)
+    broker.run(run)
+    monkeypatch.setattr(sending, "claim", real_claim)
+
+    assert sink.count == 0
+    assert set(statuses(digest).values()) == {"queued"}
+    assert Digest.objects.get().status == Digest.Status.PAUSED
+    with run(execute=True):
+        assert schedule.resume_send(digest_id=digest.pk, user=publisher) == 3
+    broker.run(run)
+    assert set(parsed(sink)) == {reader.email for reader in readers}
+    assert Digest.objects.get().status == Digest.Status.SENT
+
+
 def test_resume_of_a_sent_or_draft_digest_is_refused(
     sink, publisher, broker, django_capture_on_commit_callbacks
 ):
