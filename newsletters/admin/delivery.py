@@ -121,6 +121,7 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
         "progress": progress,
         "can_send": can_send,
         "actions": schedule.available_actions(digest, progress["counts"]) if can_send else [],
+        "failures": schedule.failures_by_kind(digest.pk),
         "all_actions": ACTIONS,
         "times": _times(digest),
         "time_zone": zone_name(),
@@ -142,6 +143,7 @@ def delivery_progress(request: HttpRequest, pk: int, *, model_admin: admin.Model
     can_send = request.user.has_perm(ledger.SEND_PERMISSION)
     progress["actions"] = schedule.available_actions(digest, progress["counts"]) if can_send else []
     progress["status_display"] = Digest.Status(digest.status).label
+    progress["failures"] = schedule.failures_by_kind(digest.pk)
     return JsonResponse(progress)
 
 
