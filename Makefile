@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Web + admin on :8000, Celery worker and beat, and a mail catcher (SMTP :1025, web UI :1080).
+# Staff mail (missed digests, paused sends) goes to the mail catcher unless ADMINS is set.
+run: export ADMINS ?= Digest staff <staff@localhost>
 run: install
 	DEBUG=True $(BIN)/python manage.py migrate --noinput
 	DEBUG=True $(BIN)/python manage.py createcachetable

@@ -11,7 +11,7 @@ from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 # RFC 2606 / 6761 names that can never receive or vouch for mail.
 PLACEHOLDER_SUFFIXES = ("localhost", "example", "invalid", "test", "local", "localdomain", "internal")
@@ -151,3 +151,27 @@ def check_delivery_timing(app_configs=None, **kwargs) -> list[Error]:
                 )
             )
     return errors
+
+
+@register("mail")
+def check_admins(app_configs=None, **kwargs) -> list[Warning]:
+    """With DEBUG off: someone is told about missed digests and paused sends (ADMINS)."""
+    if settings.DEBUG:
+        return []
+    if not settings.ADMINS:
+        return [
+            Warning(
+                "ADMINS is empty: nobody is mailed when a digest is missed or a send pauses itself.",
+                hint='Set ADMINS, e.g. ADMINS="Kim Ji-woo <kim@news.your-domain.org>, ops@your-domain.org".',
+                id="digest_site.W105",
+            )
+        ]
+    return [
+        Warning(
+            f"ADMINS holds {address!r}, which no one reads: staff mail would be lost.",
+            hint="Use the staff's real addresses (the demo's staff@localhost is for `make run` only).",
+            id="digest_site.W106",
+        )
+        for _, address in settings.ADMINS
+        if is_placeholder_domain(address.rpartition("@")[2])
+    ]

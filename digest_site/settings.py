@@ -9,11 +9,13 @@ PostgreSQL, Redis and SMTP/ESP are switched on by their variables (see .env.exam
 import datetime
 import ipaddress
 import os
+from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -69,6 +71,27 @@ def env_networks(name: str, default: list[str]) -> list[str]:
         except ValueError:
             raise ImproperlyConfigured(f"{name} must list IP addresses or networks, not {value!r}") from None
     return values
+
+
+def env_admins(name: str) -> list[tuple[str, str]]:
+    """ADMINS="Name <a@example.org>, b@example.org": (name, address) pairs, each address checked.
+
+    Commas inside a quoted name ("Kim, Ji-woo" <kim@example.org>) are part of the name.
+    """
+    value = env_str(name).strip()
+    if not value:
+        return []
+    pairs = [pair for pair in getaddresses([value]) if any(pair)]  # a trailing comma is no one
+    if not pairs or any(not address or "@" not in address for _, address in pairs):
+        raise ImproperlyConfigured(
+            f'{name} must be a comma-separated list like "Name <a@example.org>, b@example.org", not {value!r}'
+        )
+    for _, address in pairs:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(f"{name} holds {address!r}, which is not an email address") from None
+    return [(name_ or address, address) for name_, address in pairs]
 
 
 def env_time(name: str, default: str) -> datetime.time:
@@ -248,7 +271,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Research Digest <digest@localhost>")
-SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# Empty means DEFAULT_FROM_EMAIL (docker compose passes the variable empty when .env leaves it out).
+SERVER_EMAIL = env_str("SERVER_EMAIL") or DEFAULT_FROM_EMAIL
+# Staff mailed by mail_admins: missed digests, sends paused because they could not go on,
+# and server errors when DEBUG is off. Empty: nobody (a system check warns with DEBUG off).
+ADMINS = env_admins("ADMINS")
 # The name this site greets SMTP servers with (EHLO) and the right-hand side of every
 # Message-ID: the site's own host name, never "localhost" (digest_site/checks.py).
 EMAIL_HELO_NAME = env_str("EMAIL_HELO_NAME") or urlsplit(SITE_URL).hostname or "localhost"

@@ -82,6 +82,14 @@ def reader_choice(request: HttpRequest, digest: Digest, data) -> tuple[str, list
     return language, tags, list(matched)
 
 
+def progress_of(digest: Digest) -> dict:
+    """The ledger's progress, with no time left unless sending: a paused send is not finishing."""
+    progress = ledger.delivery_progress(digest)
+    if progress["status"] != Digest.Status.SENDING:
+        progress["eta_seconds"] = None
+    return progress
+
+
 def _times(digest: Digest) -> dict[str, str]:
     fmt = "%Y-%m-%d %H:%M"
     return {
@@ -112,7 +120,7 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
     for variant in variants:
         variant["titles"] = [titles.get(entry_id, "?") for entry_id in variant["entry_ids"]]
         variant["ids"] = ",".join(map(str, variant["entry_ids"]))
-    progress = ledger.delivery_progress(digest)
+    progress = progress_of(digest)
     can_send = request.user.has_perm(ledger.SEND_PERMISSION)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -126,6 +134,7 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
         "progress": progress,
         "can_send": can_send,
         "actions": schedule.available_actions(digest, progress["counts"]) if can_send else [],
+        "failures": schedule.failures_by_kind(digest.pk),
         "all_actions": ACTIONS,
         "times": _times(digest),
         "time_zone": zone_name(),
@@ -142,11 +151,12 @@ def delivery_progress(request: HttpRequest, pk: int, *, model_admin: admin.Model
     """Counts by status, rate, time left and the actions now possible, polled by the delivery page."""
     _can_view(request, model_admin)
     digest = get_object_or_404(Digest, pk=pk)
-    progress = ledger.delivery_progress(digest)
+    progress = progress_of(digest)
     digest.status = progress["status"]
     can_send = request.user.has_perm(ledger.SEND_PERMISSION)
     progress["actions"] = schedule.available_actions(digest, progress["counts"]) if can_send else []
     progress["status_display"] = Digest.Status(digest.status).label
+    progress["failures"] = schedule.failures_by_kind(digest.pk)
     return JsonResponse(progress)
 
 

@@ -207,16 +207,19 @@ def restore_version(*, obj: Entry | Digest, version: Version, user) -> Entry | D
     with recorded_change(user=user, comment=comment, before=[obj]):
         obj = model.objects.select_for_update().get(pk=obj.pk)
         digest = obj if model is Digest else obj.digest
-        if digest is not None and digest.status == Digest.Status.SENDING:
+        if digest is not None and digest.status in (Digest.Status.SENDING, Digest.Status.PAUSED):
             raise RestoreError(
-                f"digest {digest.date.isoformat()} is being sent; wait until sending finishes, then restore"
+                f"digest {digest.date.isoformat()} is being sent ({digest.status}); wait until sending"
+                " finishes, then restore"
             )
         if model is Entry:
             _check_arxiv_id_free(obj, values.get("arxiv_id", obj.arxiv_id))
         old_title, old_arxiv_id = getattr(obj, "title", ""), getattr(obj, "arxiv_id", "")
         for name, value in values.items():
             setattr(obj, name, value)
-        obj.save()
+        # Only the restored fields: a full save would write back the status, schedule and
+        # send times read above, undoing a transition made meanwhile by someone who may.
+        obj.save(update_fields=[*values, "updated_at"])
         if model is Entry:
             # A link readers were sent (old slug or arXiv id) keeps working after the restore.
             permalinks.keep_old_keys(entry=obj, old_title=old_title, old_arxiv_id=old_arxiv_id)

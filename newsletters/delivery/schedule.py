@@ -17,7 +17,7 @@ import logging
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from newsletters.delivery.ledger import (
@@ -126,11 +126,33 @@ def resume_send(*, digest_id: int, user) -> int:
     return queued
 
 
+# How the ledger begins the error of a row that failed only by giving up on temporary trouble
+# (4xx replies, lost connections, a worker dying during every attempt): ledger.record_retry, sweep.
+GAVE_UP = "gave up"
+
+
 def retryable_failures(digest_id: int):
-    """Failed rows worth another try: readers still active (a refused address was suppressed, so
-    its reader is not; a transient give-up or an address cleared by staff is)."""
+    """Failed rows worth another try: those whose reader is still active.
+
+    A refusal of the address itself (5xx at RCPT, an ESP's "recipient refused") suppressed the
+    reader, so their row stays failed, and so does that of a reader who left since. Rows that
+    gave up after temporary errors, or failed on our side (sender or message refused, an error
+    in the code), are retried: their cause may be gone. So is an address staff cleared.
+    """
     return Delivery.objects.filter(
         digest_id=digest_id, status=Status.FAILED, subscriber__state=Subscriber.Status.ACTIVE
+    )
+
+
+def failures_by_kind(digest_id: int) -> dict[str, int]:
+    """Failed rows by kind, in one query: "transient" and "other" are what retry_failed queues
+    again; "reader" (the address refused or suppressed, the reader gone) it never does."""
+    active = Q(subscriber__state=Subscriber.Status.ACTIVE)
+    transient = Q(last_error__startswith=GAVE_UP)
+    return Delivery.objects.filter(digest_id=digest_id, status=Status.FAILED).aggregate(
+        transient=Count("pk", filter=active & transient),
+        other=Count("pk", filter=active & ~transient),
+        reader=Count("pk", filter=~active),
     )
 
 

@@ -197,9 +197,15 @@ def _send_claimed(token: str, result: BatchResult) -> None:
         )
     )
     sendable: list[Row] = []
+    paused: list[Row] = []
     for pk, digest_id, subscriber_id, variant_id, attempts, email, state, digest_status in rows:
-        # Checked after the claim: a reader who left during the send, or a cancelled digest,
-        # gets nothing from here on.
+        row = Row(pk, digest_id, subscriber_id, variant_id, attempts, email, token)
+        if digest_status == Digest.Status.PAUSED:
+            # The editor paused between this claim and now: the rows wait, queued, for resume
+            # (skipping them would leave their readers out for good).
+            paused.append(row)
+            continue
+        # Checked after the claim: a reader who left during the send gets nothing from here on.
         reason = ""
         if digest_status != Digest.Status.SENDING:
             reason = f"digest {digest_status}"
@@ -209,8 +215,9 @@ def _send_claimed(token: str, result: BatchResult) -> None:
             record_skipped(pk, reason, token=token)
             result.skipped += 1
         else:
-            sendable.append(Row(pk, digest_id, subscriber_id, variant_id, attempts, email, token))
+            sendable.append(row)
     result.digest_ids = {row[1] for row in rows}
+    release(paused, result, reason="paused", retry=False)
     if sendable:
         _send_rows(sendable, result)
 

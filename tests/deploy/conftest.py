@@ -15,6 +15,7 @@ PROBE = Path(__file__).resolve().parent / "probe.py"
 # Variables a host running tests may have set (tier 2 sets DATABASE_URL and a broker): the
 # subprocesses must read only what each test gives them.
 PROJECT_VARIABLES = (
+    "ADMINS",
     "DEBUG",
     "SECRET_KEY",
     "ALLOWED_HOSTS",
@@ -50,6 +51,7 @@ def production_env(var_dir: Path, **overrides: str) -> dict[str, str]:
             "SITE_URL": "https://news.digest-lab.net",
             "DEFAULT_FROM_EMAIL": "Research Digest <digest@news.digest-lab.net>",
             "UNSUBSCRIBE_MAILTO": "unsubscribe@news.digest-lab.net",
+            "ADMINS": "Digest staff <staff@news.digest-lab.net>",
             "SECURE_HSTS_PRELOAD": "True",
             "VAR_DIR": str(var_dir),
             "STATIC_ROOT": str(var_dir / "staticfiles"),

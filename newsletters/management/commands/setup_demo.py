@@ -144,3 +144,6 @@ class Command(BaseCommand):
                 )
         if settings.MAIL_CATCHER_URL:
             self.stdout.write(f"Mail catcher: {settings.MAIL_CATCHER_URL}")
+        # Who hears of a missed digest or a paused send; this command never sets it (ADMINS does).
+        staff = ", ".join(address for _, address in settings.ADMINS)
+        self.stdout.write(f"Staff mail:   {staff or 'nobody (set ADMINS to be told of missed digests)'}")

@@ -82,3 +82,79 @@ def test_the_delivery_page_shows_counts_changing_during_a_send_without_reloading
     assert sink.count == 6
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     page.screenshot(path=str(artifacts_dir / "admin-delivery-live.png"), full_page=True)
+
+
+ACTION_FORMS = ("send-now", "schedule", "cancel", "resume", "retry-failed")
+
+
+def visible_actions(page) -> list[str]:
+    return [name for name in ACTION_FORMS if page.locator(f'form[data-action="{name}"]').is_visible()]
+
+
+def test_pause_shows_the_counts_and_only_resume_and_resume_finishes_the_send(
+    page, live_server, sink, settings, held_batches, artifacts_dir
+):
+    settings.DELIVERY_BATCH_SIZE = 2
+    digest, _ = make_sendable_digest()
+    for n in range(6):
+        make_reader(f"reader{n}@example.com")
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/newsletters/digest/{digest.pk}/delivery/")
+    assert visible_actions(page) == ["send-now", "schedule"]
+
+    page.click('form[action$="/send-now/"] input[type=submit]')
+    page.click('form[action$="/send-now/"] input[type=submit]')  # "Yes, send to 6 readers now"
+    page.wait_for_selector('#delivery-progress[data-status="sending"]')
+    assert visible_actions(page) == ["cancel"]
+    send_all(held_batches[:1])
+    page.wait_for_function(
+        """() => document.querySelector('#delivery-progress [data-count="sent"]').textContent === "2" """
+    )
+
+    page.click('form[data-action="cancel"] input[type=submit]')
+    page.wait_for_selector('#delivery-progress[data-status="paused"]')
+    assert page.inner_text("#digest-status") == "paused"
+    assert "Paused: no new message goes out" in page.inner_text(".messagelist")
+    assert count(page, "sent") == "2" and count(page, "queued") == "4"
+    assert page.inner_text('#delivery-progress [data-field="eta"]') == "–"  # paused: not finishing
+    assert visible_actions(page) == ["resume"]
+    # The batches still on the broker run while paused: they claim nothing, nothing is sent.
+    send_all(held_batches[1:])
+    assert sink.count == 2
+    page.reload()
+    assert count(page, "sent") == "2" and count(page, "queued") == "4"
+    assert visible_actions(page) == ["resume"]
+    page.screenshot(path=str(artifacts_dir / "admin-delivery-paused.png"), full_page=True)
+
+    before = len(held_batches)
+    page.click('form[data-action="resume"] input[type=submit]')
+    page.wait_for_selector('#delivery-progress[data-status="sending"]')
+    assert "4 readers not yet sent to are queued again" in page.inner_text(".messagelist")
+    assert visible_actions(page) == ["cancel"]
+    page.evaluate("window.stillTheSamePage = true")
+    send_all(held_batches[before:])
+    page.wait_for_function("() => document.getElementById('digest-status').textContent === 'sent'")
+    assert count(page, "sent") == "6" and count(page, "queued") == "0"
+    assert visible_actions(page) == []
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert sink.count == 6 and set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_double_click_on_resume_queues_the_rest_once(page, live_server, sink, settings, held_batches):
+    settings.DELIVERY_BATCH_SIZE = 3
+    digest, _ = make_sendable_digest()
+    for n in range(6):
+        make_reader(f"reader{n}@example.com")
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/newsletters/digest/{digest.pk}/delivery/")
+    page.click('form[action$="/send-now/"] input[type=submit]')
+    page.click('form[action$="/send-now/"] input[type=submit]')
+    page.wait_for_selector('#delivery-progress[data-status="sending"]')
+    page.click('form[data-action="cancel"] input[type=submit]')
+    page.wait_for_selector('#delivery-progress[data-status="paused"]')
+
+    page.dblclick('form[data-action="resume"] input[type=submit]')
+    page.wait_for_selector('#delivery-progress[data-status="sending"]')
+    send_all(held_batches)  # the first enqueue's batches and the resume's: each row claimed once
+    page.wait_for_function("() => document.getElementById('digest-status').textContent === 'sent'")
+    assert sink.count == 6 and set(Delivery.objects.values_list("status", flat=True)) == {"sent"}

@@ -297,6 +297,46 @@ def test_progress_endpoint_returns_counts(client):
     assert data["status"] == "draft" and data["actions"] == []
 
 
+def test_the_send_page_says_how_many_failures_retry_would_send_again_and_how_many_never(client):
+    digest, _ = make_sendable_digest()
+    set_status(digest, "sent", planned_at=timezone.now())
+    rows = [
+        ("busy@example.com", "active", "gave up after 5 attempts: RCPT 451 4.3.0 mailbox busy"),
+        ("crash@example.com", "active", "gave up: the worker stopped during every attempt"),
+        ("spam@example.com", "active", "DATA 554 5.7.1 message refused as spam"),
+        ("unknown@example.com", "bounced", "RCPT 550 5.1.1 no such user"),
+        ("leaver@example.com", "unsubscribed", "gave up after 5 attempts: RCPT 452 mailbox full"),
+    ]
+    for address, state, error in rows:
+        reader = make_reader(address, state=state)
+        Delivery.objects.create(digest=digest, subscriber=reader, status="failed", last_error=error)
+    login(client, "publisher")
+
+    page = client.get(url("delivery", digest)).content.decode()
+    data = client.get(url("delivery_progress", digest)).json()
+
+    assert '<span data-failures="transient">2</span> gave up after temporary errors' in page
+    assert '<span data-failures="other">1</span> were refused as a message' in page
+    assert '<span data-failures="reader">2</span> failed for the reader' in page
+    assert data["failures"] == {"transient": 2, "other": 1, "reader": 2}
+    assert data["actions"] == ["retry-failed"]
+    act(client, digest, "retry-failed")
+    assert dict(Delivery.objects.values_list("subscriber__email", "status")) == {
+        "busy@example.com": "queued",
+        "crash@example.com": "queued",
+        "spam@example.com": "queued",
+        "unknown@example.com": "failed",
+        "leaver@example.com": "failed",
+    }
+    assert status_of(digest) == "sending"
+
+
+def test_a_send_with_no_failures_shows_no_failure_line(client):
+    digest, _ = make_sendable_digest()
+    login(client, "publisher")
+    assert 'id="failure-kinds" hidden' in client.get(url("delivery", digest)).content.decode()
+
+
 def test_missed_digests_show_a_banner(client):
     digest, _ = make_sendable_digest()
     set_status(digest, "missed", status_note="not sent: 7.5 h late, past the lateness limit")

@@ -5,10 +5,12 @@ import time
 from html import unescape
 
 import pytest
+import reversion
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from newsletters.authoring import history
 from newsletters.models import COMMENTARY_MAX_CHARS, Digest, Entry
@@ -221,3 +223,32 @@ def test_saving_a_digest_records_its_introduction_and_the_entries_its_inline_mov
 
     digest.refresh_from_db()
     assert digest.intro_ko == "소개."
+
+
+def test_an_editor_restoring_a_draft_version_of_a_sent_digest_leaves_it_sent(client):
+    editor = get_user_model().objects.create_user("writer", "writer@example.com", "pw", is_staff=True)
+    editor.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_digest", "change_digest", "view_entry", "change_entry"])
+    )
+    client.force_login(editor)
+    digest = make_digest("2025-07-10", intro_en="Draft intro.")
+    history.keep_baseline([digest])  # a version from when the day was a draft with no times
+    sent = timezone.now()
+    Digest.objects.filter(pk=digest.pk).update(
+        status="sent", scheduled_at=sent, sent_at=sent, planned_at=sent
+    )
+    with history.recorded_change(comment="edit"):
+        Digest.objects.filter(pk=digest.pk).update(intro_en="Sent intro.")
+        reversion.add_to_revision(Digest.objects.get(pk=digest.pk))
+
+    response = client.post(restore_url(digest, history.versions_of(digest)[1]))
+
+    assert response.status_code == 302
+    digest.refresh_from_db()
+    assert digest.intro_en == "Draft intro."
+    assert (digest.status, digest.scheduled_at, digest.sent_at, digest.planned_at) == (
+        "sent",
+        sent,
+        sent,
+        sent,
+    )

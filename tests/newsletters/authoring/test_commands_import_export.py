@@ -269,6 +269,20 @@ def test_setup_demo_imports_samples_marks_older_days_sent_and_prints_the_login(d
     assert not publisher.has_perm("subscribers.view_subscriber_email")
     assert f"publisher / {publisher_password}" in out
     assert "http://127.0.0.1:1080" in out
+    assert "Staff mail:   nobody (set ADMINS" in out
+
+
+def test_setup_demo_says_who_gets_staff_mail_and_grants_no_one_more(demo_settings):
+    demo_settings.ADMINS = [("Digest staff", "staff@localhost")]
+
+    out, _ = run("setup_demo")
+
+    assert "Staff mail:   staff@localhost" in out
+    # Demo logins are staff, never superusers, and only the publisher may move a digest.
+    users = get_user_model().objects.all()
+    assert {user.username for user in users} == {"editor", "publisher"}
+    assert not any(user.is_superuser for user in users)
+    assert [user.username for user in users if user.has_perm("newsletters.send_digest")] == ["publisher"]
 
 
 def test_setup_demo_gives_editors_full_rights_on_tags_entries_and_digests_only(demo_settings):

@@ -1,15 +1,22 @@
 """Every version of an entry and a digest is kept, by whoever changed it, and can be restored."""
 
+import datetime
 import io
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
+from django.db.models.signals import pre_save
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from newsletters.authoring import history
 from newsletters.authoring.importing import import_digest_text
+from newsletters.delivery import schedule
 from newsletters.models import Digest, Entry, Tag
 from tests.factories import make_digest, make_entry, make_tag
+from tests.newsletters.delivery.helpers import make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +215,76 @@ def test_restoring_an_earlier_arxiv_id_keeps_the_later_id_link_readers_were_sent
     response = client.get("/papers/2501.00002/")
     assert response.status_code == 301
     assert response["Location"].endswith("/papers/2501.00001/")
+
+
+SENDING_STATE = ("status", "scheduled_at", "sent_at", "planned_at")
+
+
+def sending_state(digest: Digest) -> tuple:
+    digest.refresh_from_db()
+    return tuple(getattr(digest, name) for name in SENDING_STATE)
+
+
+def test_a_restore_writes_only_text_never_a_digests_sending_state():
+    digest = make_digest("2025-03-06", intro_en="First intro.")
+    entry = make_entry(digest=digest, position=1, commentary_en="First comment.")
+    history.keep_baseline([digest, entry])  # versions holding status draft, no times
+    with history.recorded_change(comment="edit"):
+        digest.intro_en, entry.commentary_en = "Second intro.", "Second comment."
+        digest.save()
+        entry.save()
+    sent = timezone.now()
+    Digest.objects.filter(pk=digest.pk).update(
+        status=Digest.Status.SENT, scheduled_at=sent, sent_at=sent, planned_at=sent
+    )
+    before = sending_state(digest)
+
+    with CaptureQueriesContext(connection) as queries:
+        history.restore_version(obj=digest, version=history.versions_of(digest)[1], user=None)
+        history.restore_version(obj=entry, version=history.versions_of(entry)[1], user=None)
+
+    assert sending_state(digest) == before == (Digest.Status.SENT, sent, sent, sent)
+    assert digest.intro_en == "First intro."
+    entry.refresh_from_db()
+    assert entry.commentary_en == "First comment."
+    table = Digest._meta.db_table
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith(f'UPDATE "{table}"')]
+    assert updates and not any(f'"{name}"' in sql for sql in updates for name in SENDING_STATE), updates
+
+
+def test_a_schedule_changed_while_a_restore_runs_is_kept(monkeypatch):
+    publisher = make_staff("publisher", can_send=True)
+    digest = make_digest("2025-03-06", intro_en="First intro.")
+    history.keep_baseline([digest])
+    first = timezone.now() + datetime.timedelta(days=1)
+    schedule.schedule_send(digest_id=digest.pk, user=publisher, at=first)
+    with history.recorded_change(comment="edit"):
+        digest.refresh_from_db()
+        digest.intro_en = "Second intro."
+        digest.save()
+    later = first + datetime.timedelta(hours=3)
+
+    def publisher_reschedules(sender, instance, **kwargs):
+        # The publisher presses Schedule after the restore read the row, before it writes.
+        schedule.schedule_send(digest_id=instance.pk, user=publisher, at=later)
+
+    pre_save.connect(publisher_reschedules, sender=Digest)
+    try:
+        history.restore_version(obj=digest, version=history.versions_of(digest)[1], user=None)
+    finally:
+        pre_save.disconnect(publisher_reschedules, sender=Digest)
+
+    assert sending_state(digest)[:2] == (Digest.Status.SCHEDULED, later)
+    assert digest.intro_en == "First intro."
+
+
+def test_restoring_waits_while_the_send_is_paused():
+    import_digest_text(DAY)
+    import_digest_text(DAY_EDITED)
+    Digest.objects.update(status=Digest.Status.PAUSED)
+    entry = Entry.objects.get(title="First Paper")
+
+    with pytest.raises(history.RestoreError, match="being sent"):
+        history.restore_version(obj=entry, version=history.versions_of(entry)[1], user=None)
+    entry.refresh_from_db()
+    assert entry.commentary_ko == "첫 번째 코멘트를 고쳤다."

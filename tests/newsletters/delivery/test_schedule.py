@@ -9,7 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from newsletters.delivery import ledger, planning, schedule, sending
+from newsletters.mail.smtpsink import ScriptedHandler
 from newsletters.models import Delivery, Digest, DigestVariant
+from subscribers.models import Subscriber
 from tests.newsletters.delivery.helpers import (
     Broker,
     make_reader,
@@ -343,6 +345,36 @@ def test_cancel_resume_cancel_resume_gives_every_reader_exactly_one_copy(
     assert DigestVariant.objects.count() == 1
 
 
+def test_rows_claimed_just_before_a_pause_wait_for_resume_instead_of_being_skipped(
+    sink, publisher, broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    digest, _ = make_sendable_digest()
+    readers = [make_reader(f"reader{n}@example.com") for n in range(3)]
+    run = django_capture_on_commit_callbacks
+    with run(execute=True):
+        schedule.send_now(digest_id=digest.pk, user=publisher)
+    real_claim = sending.claim
+
+    def claim_then_editor_pauses(ids):
+        # The worker's claim commits, then the editor's cancel commits before it loads the rows.
+        claimed = real_claim(ids)
+        schedule.cancel_send(digest_id=digest.pk, user=publisher)
+        return claimed
+
+    monkeypatch.setattr(sending, "claim", claim_then_editor_pauses)
+    broker.run(run)
+    monkeypatch.setattr(sending, "claim", real_claim)
+
+    assert sink.count == 0
+    assert set(statuses(digest).values()) == {"queued"}
+    assert Digest.objects.get().status == Digest.Status.PAUSED
+    with run(execute=True):
+        assert schedule.resume_send(digest_id=digest.pk, user=publisher) == 3
+    broker.run(run)
+    assert set(parsed(sink)) == {reader.email for reader in readers}
+    assert Digest.objects.get().status == Digest.Status.SENT
+
+
 def test_resume_of_a_sent_or_draft_digest_is_refused(
     sink, publisher, broker, django_capture_on_commit_callbacks
 ):
@@ -410,6 +442,79 @@ def test_retry_failed_sends_again_to_readers_still_active(
     assert digest.status == Digest.Status.SENT
     # The bounced address was suppressed: nothing left worth retrying, so no button.
     assert schedule.available_actions(digest) == []
+
+
+class RefusesContentHandler(ScriptedHandler):
+    """A server that also refuses, after DATA, the messages to addresses in refuse_data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_data: set[str] = set()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if {address.lower() for address in envelope.rcpt_tos} & self.refuse_data:
+            return "554 5.7.1 message refused as spam"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("sink_handler", [RefusesContentHandler()], ids=["data-refusals"])
+def test_retry_failed_queues_temporary_and_fixable_failures_never_refused_addresses(
+    sink, settings, publisher, broker, django_capture_on_commit_callbacks
+):
+    settings.DELIVERY_MAX_ATTEMPTS = 1  # a temporary refusal gives up at once
+    run = django_capture_on_commit_callbacks
+    digest, _ = make_sendable_digest()
+    for name in ("fine", "busy", "spam", "unknown", "leaver"):
+        make_reader(f"{name}@example.com")
+    sink.refuse.update(
+        {
+            "busy@example.com": "451 4.3.0 mailbox busy",
+            "leaver@example.com": "452 4.2.2 mailbox full",
+            "unknown@example.com": "550 5.1.1 no such user",
+        }
+    )
+    sink.refuse_data.add("spam@example.com")
+    with run(execute=True):
+        schedule.send_now(digest_id=digest.pk, user=publisher)
+    broker.run(run)
+    Subscriber.objects.get(email="leaver@example.com").unsubscribe(source="test")
+
+    assert Digest.objects.get().status == Digest.Status.SENT
+    assert statuses(digest) == {
+        "fine@example.com": "sent",
+        "busy@example.com": "failed",
+        "spam@example.com": "failed",
+        "unknown@example.com": "failed",
+        "leaver@example.com": "failed",
+    }
+    # Gave up after temporary refusals; refused as a message (ours to fix); refused as an address
+    # (now suppressed) or a reader who left: only the first two kinds are worth another try.
+    assert schedule.failures_by_kind(digest.pk) == {"transient": 1, "other": 1, "reader": 2}
+    assert Subscriber.objects.get(email="unknown@example.com").state == Subscriber.Status.BOUNCED
+
+    sink.refuse.clear()
+    sink.refuse_data.clear()  # the content was fixed, the mailbox is free again
+    with run(execute=True):
+        assert schedule.retry_failed(digest_id=digest.pk, user=publisher) == 2
+    assert Digest.objects.get().status == Digest.Status.SENDING
+    broker.run(run)
+
+    assert statuses(digest) == {
+        "fine@example.com": "sent",
+        "busy@example.com": "sent",
+        "spam@example.com": "sent",
+        "unknown@example.com": "failed",
+        "leaver@example.com": "failed",
+    }
+    assert sorted(parsed(sink)) == ["busy@example.com", "fine@example.com", "spam@example.com"]
+    assert Digest.objects.get().status == Digest.Status.SENT
+    assert schedule.failures_by_kind(digest.pk) == {"transient": 0, "other": 0, "reader": 2}
+    assert "retry-failed" not in schedule.available_actions(Digest.objects.get())
+    # A second press (a stale page) has nothing to queue: never a second copy.
+    with run(execute=True):
+        assert schedule.retry_failed(digest_id=digest.pk, user=publisher) == 0
+    broker.run(run)
+    assert sink.count == 3 and Digest.objects.get().status == Digest.Status.SENT
 
 
 @pytest.mark.parametrize(
