@@ -229,7 +229,11 @@ STORAGES = {
 # Default: SMTP to the local catcher (`make run` starts one on 127.0.0.1:1025 with a web
 # UI on :1080). EMAIL_BACKEND may name any django-anymail backend for an ESP, configured
 # through ANYMAIL_* variables.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# Django's own SMTP backend name means ours (digest_site/smtp.py): the same, with the server's
+# certificate verified against EMAIL_SSL_CAFILE too.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "digest_site.smtp.EmailBackend")
+if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+    EMAIL_BACKEND = "digest_site.smtp.EmailBackend"
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("EMAIL_PORT", 1025)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -237,6 +241,11 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+# TLS (SMTPS or STARTTLS) always verifies the server's certificate and name. A CA bundle to
+# trust instead of the system's (a private relay's own CA), and an optional client certificate.
+EMAIL_SSL_CAFILE = env_str("EMAIL_SSL_CAFILE")
+EMAIL_SSL_CERTFILE = env_str("EMAIL_SSL_CERTFILE")
+EMAIL_SSL_KEYFILE = env_str("EMAIL_SSL_KEYFILE")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Research Digest <digest@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # The name this site greets SMTP servers with (EHLO) and the right-hand side of every
@@ -282,6 +291,15 @@ DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
 # Messages per second across all workers together (0: no limit); counted in Redis when the
 # broker is Redis, else in a database row.
 DELIVERY_RATE_LIMIT = env_float("DELIVERY_RATE_LIMIT", 0.0)
+# Configuration-class failures (TLS, login, refused, unknown host) in a row that pause a send
+# already under way; at its first connections (nothing delivered yet) the first one does.
+DELIVERY_PAUSE_AFTER_FAILURES = env_int("DELIVERY_PAUSE_AFTER_FAILURES", 3)
+# Digests in a row whose delivery to an address failed transiently before it is suppressed.
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3)
+# Complaints over messages sent for one digest: from the warning rate the send page warns;
+# from the pause rate the next scheduled digest is paused and staff are mailed.
+COMPLAINT_WARN_RATE = env_float("COMPLAINT_WARN_RATE", 0.001)
+COMPLAINT_PAUSE_RATE = env_float("COMPLAINT_PAUSE_RATE", 0.003)
 # How often beat runs the sweep.
 DELIVERY_SWEEP_SECONDS = env_int("DELIVERY_SWEEP_SECONDS", 30)
 

@@ -80,7 +80,11 @@ class Command(BaseCommand):
                 if progress["status"] != Digest.Status.SENDING:
                     break
                 time.sleep(poll)
-        self.stdout.write(
+        summary = (
             f"{digest.date}: {progress['status']}: {counts['sent']} sent, {counts['failed']} failed, "
             f"{counts['skipped']} skipped"
         )
+        if progress["status"] in (Digest.Status.PAUSED, Digest.Status.FAILED):
+            # A send that stopped or reached nobody is an error for a script or a cron job.
+            raise CommandError(f"{summary}; {progress['note'] or 'paused'}")
+        self.stdout.write(summary)
