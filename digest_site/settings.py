@@ -251,6 +251,9 @@ SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # The name this site greets SMTP servers with (EHLO) and the right-hand side of every
 # Message-ID: the site's own host name, never "localhost" (digest_site/checks.py).
 EMAIL_HELO_NAME = env_str("EMAIL_HELO_NAME") or urlsplit(SITE_URL).hostname or "localhost"
+# Mail to staff about a send that stopped goes through this backend when set (e.g. an ESP's,
+# or the console's into the logs): the SMTP server that failed the send cannot carry the alert.
+ALERT_EMAIL_BACKEND = env_str("ALERT_EMAIL_BACKEND")
 MAIL_CATCHER_URL = env_str("MAIL_CATCHER_URL", "http://127.0.0.1:1080" if DEBUG else "")
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")

@@ -20,7 +20,7 @@ import re
 from collections import OrderedDict
 
 from django.conf import settings
-from django.core.mail import mail_admins
+from django.core.mail import get_connection, mail_admins
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -39,6 +39,13 @@ CHECK_EVERY = 10
 CHECK_SECONDS = 1.0
 
 
+def alert_staff(subject: str, message: str) -> None:
+    """Mail ADMINS, through ALERT_EMAIL_BACKEND when set: the server that failed may be ours."""
+    connection = get_connection(settings.ALERT_EMAIL_BACKEND or None, fail_silently=True)
+    # fail_silently: the mail path may be the very thing that is broken; the banner remains.
+    mail_admins(subject, message, fail_silently=True, connection=connection)
+
+
 def pause(*, digest_id: int, reason: str, from_statuses: tuple[str, ...] = (Digest.Status.SENDING,)) -> bool:
     """Pause the digest with this reason and tell staff; False when it was not in from_statuses."""
     note = f"{AUTO_PAUSE}{reason}"[:2000]
@@ -48,13 +55,11 @@ def pause(*, digest_id: int, reason: str, from_statuses: tuple[str, ...] = (Dige
         return False
     digest = Digest.objects.get(pk=digest_id)
     logger.error("digest %s paused: %s", digest.date, reason)
-    # fail_silently: the mail server may be the very thing that is broken; the banner remains.
-    mail_admins(
+    alert_staff(
         f"Digest {digest.date} paused: {reason[:120]}",
         f"The digest of {digest.date} was paused automatically.\n\nReason: {reason}\n\n"
         "Readers not yet sent to stay queued. Fix the cause, then press Resume on the digest's "
         "Delivery page.",
-        fail_silently=True,
     )
     return True
 
@@ -169,11 +174,10 @@ def record_complaint(*, email: str, at=None) -> Delivery | None:
         if not paused and rate["complaints"] == _first_pausing_count(rate["sent"]):
             # Nothing scheduled yet: tell staff once, when the rate first crosses the limit;
             # beat pauses whatever is scheduled next (hold_reason).
-            mail_admins(
+            alert_staff(
                 f"Complaints for the digest of {row.digest.date}: {rate['percent']} %",
                 _complaint_reason(row.digest, rate)
                 + ".\n\nThe next scheduled digest will be paused when it is due.",
-                fail_silently=True,
             )
     return row
 

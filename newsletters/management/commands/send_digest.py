@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{date}: sending; a worker is fixing the audience")
         else:
             self.stdout.write(f"{date}: not started, the digest is {digest.status}")
-        if wait and digest.status in (Digest.Status.SENDING, Digest.Status.SENT):
+        if wait and digest.status not in Digest.UNSENT_STATUSES:
             self.wait_until_sent(digest, poll=poll)
 
     def wait_until_sent(self, digest: Digest, *, poll: float) -> None:
