@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -325,6 +326,19 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task not acknowledged within this time is given to another worker. A send_batch
     # stops itself at half the delivery lease, far below this.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Two kinds of work, two queues: transactional mail (the confirmation a reader waits for) and
+# the digest (planning and batches, long and many). A worker without -Q consumes all three
+# queues, transactional first; a burst of sign-ups cannot delay the digest's start by more
+# than the tasks ahead of it in its own queue, and a digest backlog never holds a confirmation
+# behind thousands of batches. Procfile.dev and docker/entrypoint.sh name the queues explicitly.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("transactional"), Queue("celery"), Queue("digest"))
+CELERY_TASK_ROUTES = {
+    "subscribers.tasks.send_confirmation": {"queue": "transactional"},
+    "newsletters.tasks.start_send": {"queue": "digest"},
+    "newsletters.tasks.plan_send": {"queue": "digest"},
+    "newsletters.tasks.send_batch": {"queue": "digest"},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
