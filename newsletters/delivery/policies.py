@@ -76,17 +76,22 @@ def paused_by_policy() -> list[Digest]:
 # --- Configuration-class failures --------------------------------------------------
 
 
-def connection_failed(*, digest_id: int, reason: str) -> bool:
-    """A batch could not connect as configured; True if the digest is now paused."""
+def connection_failed(*, digest_id: int, reason: str, definite: bool = True) -> bool:
+    """A batch could not connect as configured; True if the digest is now paused.
+
+    At the first connections of a send (nothing delivered yet) a definite failure (TLS, login,
+    refused, unknown host) pauses at once; a timeout or dropped greeting, or any failure once
+    messages have gone out, pauses after DELIVERY_PAUSE_AFTER_FAILURES in a row.
+    """
     Digest.objects.filter(pk=digest_id).update(connection_failures=F("connection_failures") + 1)
     failures = Digest.objects.filter(pk=digest_id).values_list("connection_failures", flat=True).first() or 0
-    delivered = Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.SENT).exists()
-    if delivered and failures < settings.DELIVERY_PAUSE_AFTER_FAILURES:
+    at_start = not Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.SENT).exists()
+    if at_start and definite:
+        return pause(digest_id=digest_id, reason=reason)
+    if failures < settings.DELIVERY_PAUSE_AFTER_FAILURES:
         logger.warning("digest %s: connection failure %s in a row: %s", digest_id, failures, reason)
         return False
-    if delivered:
-        reason = f"{failures} connection failures in a row: {reason}"
-    return pause(digest_id=digest_id, reason=reason)
+    return pause(digest_id=digest_id, reason=f"{failures} connection failures in a row: {reason}")
 
 
 def connection_worked(*, digest_id: int) -> None:

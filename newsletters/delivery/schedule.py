@@ -110,8 +110,9 @@ def resume_send(*, digest_id: int, user) -> int:
     """Continue a paused send with exactly the rows not sent; never re-plans. The rows queued."""
     require_send_permission(user)
     with transaction.atomic():
+        # connection_failures=0: the editor says the cause is fixed; count afresh.
         if not Digest.objects.filter(pk=digest_id, status=Digest.Status.PAUSED).update(
-            status=Digest.Status.SENDING, status_note=""
+            status=Digest.Status.SENDING, status_note="", connection_failures=0
         ):
             status = Digest.objects.get(pk=digest_id).status
             raise DeliveryError(f"a {status} digest cannot be resumed.")

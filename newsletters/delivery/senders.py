@@ -47,12 +47,14 @@ class ConfigurationError(ConnectionLost):
     """No message can go as configured (TLS, login, refused, unknown host, sender refused).
 
     kind is one of tls, auth, refused, dns, timeout, sender, relay, connect; the message says
-    what to fix, in words for staff.
+    what to fix, in words for staff. definite: the settings are wrong for sure (not a timeout or
+    a dropped greeting, which a busy server also causes).
     """
 
     def __init__(self, message: str, *, kind: str) -> None:
         super().__init__(message)
         self.kind = kind
+        self.definite = kind not in ("timeout", "connect")
 
 
 def _where() -> str:

@@ -194,7 +194,10 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
                 # Not this reader's fault, nor the message's: nobody's attempt is spent, and the
                 # policy pauses the digest (or, mid-send, after a few in a row) with the reason.
                 release(rows[index:], result, reason=str(exc), retry=False)
-                if not policies.connection_failed(digest_id=row.digest_id, reason=str(exc)):
+                paused = policies.connection_failed(
+                    digest_id=row.digest_id, reason=str(exc), definite=exc.definite
+                )
+                if not paused:
                     result.retry_ids.extend(r.id for r in rows[index:])
                     result.retry_at = timezone.now() + datetime.timedelta(
                         seconds=settings.DELIVERY_RETRY_BASE_SECONDS

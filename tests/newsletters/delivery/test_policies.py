@@ -1,5 +1,7 @@
 """A send that cannot send stops and says why; readers who leave are honoured to the last message."""
 
+import socket
+
 import pytest
 from aiosmtpd.smtp import AuthResult
 from django.core.management import CommandError, call_command
@@ -245,3 +247,31 @@ def test_a_reader_who_unsubscribes_while_their_batch_is_on_the_wire_gets_nothing
     assert row.status == "skipped" and row.last_error == "reader unsubscribed before sending"
     # One look per ten messages: cheap, and never more than ten messages late.
     assert len(looks) == 3 and all(len(ids) <= policies.CHECK_EVERY for ids in looks)
+
+
+def test_a_server_that_never_greets_pauses_the_send_only_after_several_tries_in_a_row(
+    sink, settings, staff_mail, mailoutbox, django_capture_on_commit_callbacks
+):
+    settings.DELIVERY_PAUSE_AFTER_FAILURES = 3
+    settings.EMAIL_TIMEOUT = 0.3
+    digest, _ = make_sendable_digest()
+    make_reader("r0@example.com")
+    [batch] = queue_send(digest, django_capture_on_commit_callbacks)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections (the kernel does) and never says a word
+    settings.EMAIL_PORT = silent.getsockname()[1]
+    try:
+        first = sending.send_batch(batch)
+        sending.send_batch(batch)
+        assert Digest.objects.get(pk=digest.pk).status == Digest.Status.SENDING  # a busy server, maybe
+        assert first.retry_ids == batch and first.retry_countdown > 0  # tried again later, not at once
+        sending.send_batch(batch)
+    finally:
+        silent.close()
+
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.PAUSED and "3 connection failures in a row" in digest.status_note
+    assert Delivery.objects.get(digest=digest).attempts == 0
+    schedule.resume_send(digest_id=digest.pk, user=make_staff("editor", can_send=True))
+    assert Digest.objects.get(pk=digest.pk).connection_failures == 0
