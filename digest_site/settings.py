@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -262,7 +263,11 @@ FILE_UPLOAD_HANDLERS = [
 # Default: SMTP to the local catcher (`make run` starts one on 127.0.0.1:1025 with a web
 # UI on :1080). EMAIL_BACKEND may name any django-anymail backend for an ESP, configured
 # through ANYMAIL_* variables.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# Django's own SMTP backend name means ours (digest_site/smtp.py): the same, with the server's
+# certificate verified against EMAIL_SSL_CAFILE too.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "digest_site.smtp.EmailBackend")
+if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+    EMAIL_BACKEND = "digest_site.smtp.EmailBackend"
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("EMAIL_PORT", 1025)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -270,6 +275,11 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+# TLS (SMTPS or STARTTLS) always verifies the server's certificate and name. A CA bundle to
+# trust instead of the system's (a private relay's own CA), and an optional client certificate.
+EMAIL_SSL_CAFILE = env_str("EMAIL_SSL_CAFILE")
+EMAIL_SSL_CERTFILE = env_str("EMAIL_SSL_CERTFILE")
+EMAIL_SSL_KEYFILE = env_str("EMAIL_SSL_KEYFILE")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Research Digest <digest@localhost>")
 # Empty means DEFAULT_FROM_EMAIL (docker compose passes the variable empty when .env leaves it out).
 SERVER_EMAIL = env_str("SERVER_EMAIL") or DEFAULT_FROM_EMAIL
@@ -279,6 +289,9 @@ ADMINS = env_admins("ADMINS")
 # The name this site greets SMTP servers with (EHLO) and the right-hand side of every
 # Message-ID: the site's own host name, never "localhost" (digest_site/checks.py).
 EMAIL_HELO_NAME = env_str("EMAIL_HELO_NAME") or urlsplit(SITE_URL).hostname or "localhost"
+# Mail to staff about a send that stopped goes through this backend when set (e.g. an ESP's,
+# or the console's into the logs): the SMTP server that failed the send cannot carry the alert.
+ALERT_EMAIL_BACKEND = env_str("ALERT_EMAIL_BACKEND")
 MAIL_CATCHER_URL = env_str("MAIL_CATCHER_URL", "http://127.0.0.1:1080" if DEBUG else "")
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")
@@ -332,6 +345,15 @@ DELIVERY_RETRY_MAX_SECONDS = env_float("DELIVERY_RETRY_MAX_SECONDS", 1800.0)
 DELIVERY_RATE_LIMIT = env_float("DELIVERY_RATE_LIMIT", 0.0)
 # How often beat runs the sweep (dead workers' rows, lost tasks): recovery waits about this.
 DELIVERY_SWEEP_SECONDS = env_int("DELIVERY_SWEEP_SECONDS", 10)
+# Configuration-class failures (TLS, login, refused, unknown host) in a row that pause a send
+# already under way; at its first connections (nothing delivered yet) the first one does.
+DELIVERY_PAUSE_AFTER_FAILURES = env_int("DELIVERY_PAUSE_AFTER_FAILURES", 3)
+# Digests in a row whose delivery to an address failed transiently before it is suppressed.
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3)
+# Complaints over messages sent for one digest: from the warning rate the send page warns;
+# from the pause rate the next scheduled digest is paused and staff are mailed.
+COMPLAINT_WARN_RATE = env_float("COMPLAINT_WARN_RATE", 0.001)
+COMPLAINT_PAUSE_RATE = env_float("COMPLAINT_PAUSE_RATE", 0.003)
 
 # --- Celery ----------------------------------------------------------------------
 # With no CELERY_BROKER_URL, a filesystem broker under var/ lets the worker and beat run
@@ -352,6 +374,19 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task not acknowledged within this time is given to another worker. A send_batch
     # stops itself at half the delivery lease, far below this.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Two kinds of work, two queues: transactional mail (the confirmation a reader waits for) and
+# the digest (planning and batches, long and many). A worker without -Q consumes all three
+# queues, transactional first; a burst of sign-ups cannot delay the digest's start by more
+# than the tasks ahead of it in its own queue, and a digest backlog never holds a confirmation
+# behind thousands of batches. Procfile.dev and docker/entrypoint.sh name the queues explicitly.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("transactional"), Queue("celery"), Queue("digest"))
+CELERY_TASK_ROUTES = {
+    "subscribers.tasks.send_confirmation": {"queue": "transactional"},
+    "newsletters.tasks.start_send": {"queue": "digest"},
+    "newsletters.tasks.plan_send": {"queue": "digest"},
+    "newsletters.tasks.send_batch": {"queue": "digest"},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

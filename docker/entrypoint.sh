@@ -23,10 +23,13 @@ case "${1:-web}" in
     ;;
   worker)
     # %h is the container's host name, so every replica (--scale worker=N) gets its own node name.
+    # Transactional mail (confirmations) first, then housekeeping, then the digest; a worker
+    # given WORKER_QUEUES=transactional keeps sign-ups flowing while batches hold the others.
     exec celery -A digest_site worker \
       --loglevel "${LOG_LEVEL:-INFO}" \
       --concurrency "${WORKER_CONCURRENCY:-4}" \
-      --hostname "worker@%h"
+      --queues "${WORKER_QUEUES:-transactional,celery,digest}" \
+      --hostname "${WORKER_NAME:-worker}@%h"
     ;;
   beat)
     # Exactly one beat for the whole deployment: two would start every scheduled task twice.

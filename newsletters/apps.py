@@ -13,3 +13,9 @@ class NewslettersConfig(AppConfig):
         from newsletters.authoring import history  # noqa: F401
 
         use_configured_mail_name()
+
+        from anymail.signals import tracking
+
+        from newsletters.delivery import policies
+
+        tracking.connect(policies.on_tracking, dispatch_uid="newsletters.delivery.policies")

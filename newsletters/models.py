@@ -87,6 +87,9 @@ class Digest(models.Model):
         # Scheduled, but beat found it past DIGEST_MAX_LATENESS (or not the newest due one):
         # never sent automatically; the editor may send it by hand.
         MISSED = "missed", _("missed")
+        # Every row is final and not one reader got it (all refused or given up): never "sent",
+        # never in the archive. Retry failed sends it again.
+        FAILED = "failed", _("failed")
 
     # "Sent or published": from the moment sending starts, the day is public.
     PUBLIC_STATUSES = (Status.SENDING, Status.PAUSED, Status.SENT)
@@ -112,6 +115,9 @@ class Digest(models.Model):
     planned_at = models.DateTimeField(_("audience fixed at"), null=True, blank=True)
     # Why the send is paused or missed, in words for the editor ("" when nothing is wrong).
     status_note = models.TextField(_("status note"), blank=True)
+    # Configuration-class failures (TLS, login, refused...) in a row during this send; a
+    # delivered batch resets it. delivery/policies.py pauses the send when it grows.
+    connection_failures = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -411,6 +417,9 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the reader reported this message as spam (an ESP complaint webhook): the complaint
+    # rate of a digest is these over its sent rows (delivery/policies.py).
+    complained_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -126,6 +126,13 @@ class Subscriber(models.Model):
     # When the last confirmation (or "you are subscribed") email was claimed; the per-address
     # limit is a conditional update on this column, so it holds across processes.
     confirmation_sent_at = models.DateTimeField(_("confirmation sent"), null=True, blank=True)
+    # Digests in a row whose delivery to this address failed transiently (gave up after every
+    # retry, or an ESP soft bounce); a delivery resets it. See suppression.record_soft_bounce.
+    soft_bounces = models.PositiveSmallIntegerField(_("soft bounces in a row"), default=0)
+    # The day last counted (one count per digest, however many attempts or events) and the
+    # errors counted so far, kept for the history when the address is suppressed.
+    last_soft_bounce_on = models.DateField(_("last soft bounce"), null=True, blank=True)
+    soft_bounce_log = models.JSONField(default=list, blank=True)
 
     objects = SubscriberQuerySet.as_manager()
 

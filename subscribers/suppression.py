@@ -4,6 +4,10 @@ suppress() is the one entry point: delivery calls it for permanent SMTP refusals
 anymail tracking-signal receiver below calls it for ESP bounce and complaint webhooks. A
 suppressed reader gets nothing more until they confirm their address again.
 
+Soft bounces (a 4xx the send gave up on, an ESP's soft bounce) count once per digest day;
+SOFT_BOUNCE_LIMIT digests in a row suppress the address as bounced, with each counted error in
+the history; a delivery resets the count (clear_soft_bounces).
+
 The receiver only acts on webhooks anymail has authenticated (WEBHOOK_SECRET basic auth and
 the ESP's own signature where it has one; webhooks.py keeps the URLs 404 until a secret is set).
 A replayed event changes nothing: each ESP event (its id, or a digest of its content when the
@@ -19,6 +23,8 @@ import logging
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from .models import ProcessedWebhookEvent, Subscriber
 
@@ -52,6 +58,41 @@ def suppress(
 def _before_confirmation(subscriber: Subscriber, occurred_at: datetime.datetime | None) -> bool:
     """An event older than the reader's latest confirmation: they have chosen again since."""
     return bool(occurred_at and subscriber.confirmed_at and occurred_at < subscriber.confirmed_at)
+
+
+def record_soft_bounce(subscriber_id: int, *, on: datetime.date, detail: str, source: str) -> bool:
+    """Count a transient failure for the digest of this day; True if the address is now suppressed.
+
+    Counted once per day (retries and repeated events of one digest are one count), with a
+    conditional update, so two workers or webhooks cannot both count the same day.
+    """
+    counted = (
+        Subscriber.objects.filter(pk=subscriber_id, state=Subscriber.Status.ACTIVE)
+        .exclude(last_soft_bounce_on=on)
+        .update(soft_bounces=F("soft_bounces") + 1, last_soft_bounce_on=on)
+    )
+    if not counted:
+        return False
+    subscriber = Subscriber.objects.get(pk=subscriber_id)
+    limit = settings.SOFT_BOUNCE_LIMIT
+    log = [*subscriber.soft_bounce_log, {"on": on.isoformat(), "error": detail[:300]}][-limit:]
+    Subscriber.objects.filter(pk=subscriber_id).update(soft_bounce_log=log)
+    if subscriber.soft_bounces < limit:
+        return False
+    history = "; ".join(f"{item['on']}: {item['error']}" for item in log)
+    return suppress(
+        subscriber.email,
+        reason=BOUNCED,
+        source=source,
+        detail=f"soft bounces on {subscriber.soft_bounces} digests in a row: {history}"[:2000],
+    )
+
+
+def clear_soft_bounces(subscriber_ids: list[int]) -> int:
+    """A message reached these readers: their soft-bounce counts start again; rows changed."""
+    return Subscriber.objects.filter(pk__in=subscriber_ids, soft_bounces__gt=0).update(
+        soft_bounces=0, last_soft_bounce_on=None, soft_bounce_log=[]
+    )
 
 
 def is_soft_bounce(event: AnymailTrackingEvent) -> bool:
@@ -97,8 +138,35 @@ def first_time_seen(esp_name: str, event_id: str | None) -> bool:
     return True
 
 
+def handle_soft_signal(event: AnymailTrackingEvent, esp_name: str) -> bool:
+    """An ESP's soft bounce counts toward suppression, its "delivered" resets the count.
+
+    True if a subscriber was suppressed. Replays count nothing (event ids, one count per day).
+    """
+    soft = event.event_type == EventType.BOUNCED and is_soft_bounce(event)
+    delivered = event.event_type == EventType.DELIVERED
+    if not (soft or delivered) or not event.recipient:
+        return False
+    subscriber = Subscriber.objects.with_email(event.recipient).first()
+    if subscriber is None:
+        return False
+    if delivered:
+        clear_soft_bounces([subscriber.pk])
+        return False
+    with transaction.atomic():
+        if not first_time_seen(esp_name, event.event_id):
+            return False
+        at = event.timestamp or timezone.now()
+        detail = " ".join(filter(None, [event.description, event.mta_response])) or "soft bounce"
+        return record_soft_bounce(
+            subscriber.pk, on=timezone.localdate(at), detail=detail, source=f"esp:{esp_name}".lower()[:64]
+        )
+
+
 def handle_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
     """Act on one authenticated ESP tracking event; True if a subscriber's state changed."""
+    if handle_soft_signal(event, esp_name):
+        return True
     reason = reason_for_event(event)
     if reason is None or not event.recipient:
         return False

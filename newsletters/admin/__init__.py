@@ -302,13 +302,18 @@ class DigestAdmin(HistoryAdminMixin, admin.ModelAdmin):
         queryset.exclude(pk__in=[digest.pk for digest in kept]).delete()
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        extra_context = {**(extra_context or {}), "missed": admin_delivery.schedule.missed_digests()}
+        extra_context = {
+            **(extra_context or {}),
+            "missed": admin_delivery.schedule.missed_digests(),
+            "paused": admin_delivery.policies.paused_by_policy(),
+        }
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         extra_context = {
             **(extra_context or {}),
             "missed": admin_delivery.schedule.missed_digests(),
+            "paused": admin_delivery.policies.paused_by_policy(),
             "time_zone": admin_delivery.zone_name(),
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -20,7 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from newsletters.delivery import ledger, planning, schedule, sending
+from newsletters.delivery import ledger, planning, policies, schedule, sending
 from newsletters.mail.content import render_variant
 from newsletters.mail.rendering import LANGUAGES
 from newsletters.models import Digest, Entry, Tag
@@ -122,6 +122,9 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
         variant["ids"] = ",".join(map(str, variant["entry_ids"]))
     progress = progress_of(digest)
     can_send = request.user.has_perm(ledger.SEND_PERMISSION)
+    failures = None if plan else policies.failure_summary(digest_id=digest.pk)
+    if failures and not request.user.has_perm("subscribers.view_subscriber_email"):
+        failures = policies.without_addresses(failures)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -134,7 +137,7 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
         "progress": progress,
         "can_send": can_send,
         "actions": schedule.available_actions(digest, progress["counts"]) if can_send else [],
-        "failures": schedule.failures_by_kind(digest.pk),
+        "failure_kinds": schedule.failures_by_kind(digest.pk),
         "all_actions": ACTIONS,
         "times": _times(digest),
         "time_zone": zone_name(),
@@ -143,6 +146,9 @@ def delivery_page(request: HttpRequest, pk: int, *, model_admin: admin.ModelAdmi
         "tags": Tag.objects.all(),
         "languages": LANGUAGES,
         "missed": schedule.missed_digests(),
+        "paused": policies.paused_by_policy(),
+        "failures": failures,
+        "complaints": None if plan else policies.complaint_rate(digest.pk),
     }
     return TemplateResponse(request, "admin/newsletters/digest/delivery_page.html", context)
 

@@ -247,12 +247,24 @@ def release_ids(ids: list[int], *, token: str, reason: str) -> int:
 
 
 def finish_if_done(*, digest_id: int) -> bool:
-    """Mark the digest sent once its audience is fixed and every row is final; True if this call did it."""
+    """Mark the digest sent once its audience is fixed and every row is final; True if this call did it.
+
+    A digest whose rows failed and none was delivered is "failed", never "sent" (and so never
+    in the archive).
+    """
     if Delivery.objects.filter(digest_id=digest_id, status__in=[Status.QUEUED, Status.SENDING]).exists():
         return False
+    rows = Delivery.objects.filter(digest_id=digest_id)
+    fields = {"status": Digest.Status.SENT, "sent_at": timezone.now(), "status_note": ""}
+    if not rows.filter(status=Status.SENT).exists() and rows.filter(status=Status.FAILED).exists():
+        failed = rows.filter(status=Status.FAILED).count()
+        fields = {
+            "status": Digest.Status.FAILED,
+            "status_note": f"not delivered to anyone: {failed} failed (see the failures below)",
+        }
     return bool(
         Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING, planned_at__isnull=False).update(
-            status=Digest.Status.SENT, sent_at=timezone.now(), status_note=""
+            **fields
         )
     )
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from newsletters.delivery import policies
 from newsletters.delivery.ledger import (
     Status,
     enqueue_due,
@@ -33,6 +34,8 @@ from subscribers.models import Subscriber
 
 logger = logging.getLogger(__name__)
 
+# States whose failed rows Retry failed may queue again (a failed digest goes back to sending).
+RETRYABLE = (Digest.Status.SENT, Digest.Status.SENDING, Digest.Status.FAILED)
 # The furthest ahead a digest may be scheduled: anything later is a typo.
 MAX_SCHEDULE_AHEAD = datetime.timedelta(days=366)
 
@@ -107,8 +110,9 @@ def resume_send(*, digest_id: int, user) -> int:
     """Continue a paused send with exactly the rows not sent; never re-plans. The rows queued."""
     require_send_permission(user)
     with transaction.atomic():
+        # connection_failures=0: the editor says the cause is fixed; count afresh.
         if not Digest.objects.filter(pk=digest_id, status=Digest.Status.PAUSED).update(
-            status=Digest.Status.SENDING, status_note=""
+            status=Digest.Status.SENDING, status_note="", connection_failures=0
         ):
             status = Digest.objects.get(pk=digest_id).status
             raise DeliveryError(f"a {status} digest cannot be resumed.")
@@ -161,14 +165,14 @@ def retry_failed(*, digest_id: int, user) -> int:
     require_send_permission(user)
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=digest_id)
-        if digest.status not in (Digest.Status.SENT, Digest.Status.SENDING, Digest.Status.PAUSED):
+        if digest.status not in (*RETRYABLE, Digest.Status.PAUSED):
             raise DeliveryError(f"a {digest.status} digest has no failed deliveries to retry.")
         queued = retryable_failures(digest_id).update(
             status=Status.QUEUED, attempts=0, next_attempt_at=None, enqueued_at=None
         )
         if queued and digest.status != Digest.Status.PAUSED:
-            sent = Digest.objects.filter(pk=digest_id, status=Digest.Status.SENT)
-            sent.update(status=Digest.Status.SENDING)
+            sent = Digest.objects.filter(pk=digest_id, status__in=(Digest.Status.SENT, Digest.Status.FAILED))
+            sent.update(status=Digest.Status.SENDING, status_note="")
             transaction.on_commit(lambda: enqueue_due(digest_id=digest_id))
     return queued
 
@@ -183,7 +187,7 @@ def available_actions(digest: Digest, counts: dict[str, int] | None = None) -> l
         actions.append("cancel")
     if status == Digest.Status.PAUSED:
         actions.append("resume")
-    if status in (Digest.Status.SENT, Digest.Status.SENDING, Digest.Status.PAUSED):
+    if status in (*RETRYABLE, Digest.Status.PAUSED):
         maybe_failed = counts is None or counts.get(Status.FAILED, 0) > 0
         if maybe_failed and retryable_failures(digest.pk).exists():
             actions.append("retry-failed")
@@ -210,6 +214,10 @@ def send_due_digests() -> list[int]:
             continue
         if started:
             missed.append((digest_id, "not sent: a newer digest went out in the same send slot"))
+            continue
+        hold = policies.hold_reason(digest_id=digest_id)
+        if hold:
+            policies.pause(digest_id=digest_id, reason=hold, from_statuses=(Digest.Status.SCHEDULED,))
             continue
         try:
             if not begin_send(digest_id=digest_id, from_statuses=(Digest.Status.SCHEDULED,)):

@@ -29,7 +29,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from digest_site.mailname import mail_domain
-from newsletters.delivery import ratelimit
+from newsletters.delivery import policies, ratelimit
 from newsletters.delivery.ledger import (
     BatchResult,
     Row,
@@ -46,12 +46,13 @@ from newsletters.delivery.ledger import (
     require_send_permission,
 )
 from newsletters.delivery.senders import (
-    SMTP_BACKEND,
+    ConfigurationError,
     ConnectionLost,
     PermanentSendError,
     SMTPSender,
     TransientSendError,
     open_sender,
+    uses_smtp,
 )
 from newsletters.mail.content import render_variant
 from newsletters.mail.messages import MessageTemplate, build_message_template, make_message_id
@@ -59,6 +60,7 @@ from newsletters.mail.rendering import RenderedEmail, mark_as_test
 from newsletters.models import Delivery, Digest, DigestVariant
 from subscribers import links
 from subscribers.models import Subscriber
+from subscribers.suppression import clear_soft_bounces
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +128,8 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
         _send_claimed(token, result)
     try:
         for digest_id in result.digest_ids:
+            if result.sent:
+                policies.connection_worked(digest_id=digest_id)
             finish_if_done(digest_id=digest_id)
     except DATABASE_ERRORS:
         # Nothing is lost: the sweep marks the digest sent once the database answers.
@@ -234,6 +238,13 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
     reason = ""
     oldest = 0.0
     index = 0
+    # Readers' state, read again every CHECK_EVERY messages or CHECK_SECONDS, so an unsubscribe
+    # made while the batch is on the wire stops their message within about a second.
+    readers: dict[int, tuple[str, int]] = {}
+    checked_until, checked_at = 0, 0.0
+    # Readers with a soft-bounce count who were delivered now: their count starts again. Not
+    # for an ESP, whose acceptance is not delivery (its webhook's "delivered" resets instead).
+    recovered: list[int] = []
     sender = open_sender()
     try:
         for index, row in enumerate(rows):
@@ -250,6 +261,15 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
                     release(rows[index:], result, reason="paused", retry=False)
                     break
             ratelimit.acquire()
+            if index >= checked_until or time.monotonic() - checked_at > policies.CHECK_SECONDS:
+                window = rows[index : index + policies.CHECK_EVERY]
+                readers = policies.readers_state([r.subscriber_id for r in window])
+                checked_until, checked_at = index + len(window), time.monotonic()
+            state, soft_bounces = readers.get(row.subscriber_id, ("", 0))
+            if state != Subscriber.Status.ACTIVE:
+                record_skipped(row.id, f"reader {state or 'deleted'} before sending", token=token)
+                result.skipped += 1
+                continue
             try:
                 template = variant_template(row.variant_id)
                 message_id = sender.send(
@@ -258,12 +278,30 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
             except PermanentSendError as exc:
                 record_failed(row, str(exc), suppress_address=exc.suppress_address)
                 result.failed += 1
+            except ConfigurationError as exc:
+                # Not this reader's fault, nor the message's: nobody's attempt is spent, and the
+                # policy pauses the digest (or, mid-send, after a few in a row) with the reason.
+                release(rows[index:], result, reason=str(exc), retry=False)
+                paused = policies.connection_failed(
+                    digest_id=row.digest_id, reason=str(exc), definite=exc.definite
+                )
+                if not paused:
+                    result.retry_ids.extend(r.id for r in rows[index:])
+                    result.retry_at = timezone.now() + datetime.timedelta(
+                        seconds=settings.DELIVERY_RETRY_BASE_SECONDS
+                    )
+                break
             except ConnectionLost as exc:
                 record_retry(row, str(exc), result)
                 untried, reason = rows[index + 1 :], str(exc)
                 break
             except TransientSendError as exc:
+                failed = result.failed
                 record_retry(row, str(exc), result)
+                if result.failed > failed:  # the last attempt: a soft bounce for this digest
+                    policies.soft_bounce(
+                        subscriber_id=row.subscriber_id, digest_id=row.digest_id, error=str(exc)
+                    )
             except Exception as exc:
                 # Anything unforeseen (a bad address, a bug) is written on the row, never lost.
                 record_failed(row, f"{type(exc).__name__}: {exc}", suppress_address=False)
@@ -274,9 +312,13 @@ def _send_rows(rows: list[Row], result: BatchResult) -> None:
                     oldest = time.monotonic()
                 accepted.append((row.id, message_id, timezone.now()))
                 result.sent += 1
+                if soft_bounces and isinstance(sender, SMTPSender):
+                    recovered.append(row.subscriber_id)
         record_sent(accepted, token=token)
         accepted = []
         release(untried, result, reason=reason)
+        if recovered:
+            clear_soft_bounces(recovered)
     except DATABASE_ERRORS as exc:
         logger.warning("database unavailable during a batch, keeping what was sent: %s", exc)
         # Rows from here on were not sent (or their refusal was not written): given back. Rows
@@ -342,7 +384,7 @@ def send_test(*, digest: Digest, entry_ids: list[int], language: str, to: str, u
         "unsubscribe_mailto": f"mailto:{settings.UNSUBSCRIBE_MAILTO}",
         "preferences_url": f"{settings.SITE_URL}/",
     }
-    if settings.EMAIL_BACKEND == SMTP_BACKEND:
+    if uses_smtp():
         sender = SMTPSender()
         try:
             sender.connection = sender._connect()

@@ -108,9 +108,15 @@ class _FreePortController(Controller):
         super()._trigger_server()
 
 
-def start_sink(handler: ScriptedHandler, *, port: int = 0) -> Controller:
-    """Start an SMTP server for handler on 127.0.0.1 (port 0: any free port; see .port)."""
-    controller = _FreePortController(handler, hostname="127.0.0.1", port=port, data_size_limit=10_000_000)
+def start_sink(handler: ScriptedHandler, *, port: int = 0, **options) -> Controller:
+    """Start an SMTP server for handler on 127.0.0.1 (port 0: any free port; see .port).
+
+    options go to aiosmtpd: ssl_context= (SMTPS), tls_context= and require_starttls=,
+    authenticator= and auth_required= ...
+    """
+    controller = _FreePortController(
+        handler, hostname="127.0.0.1", port=port, data_size_limit=10_000_000, **options
+    )
     controller.start()
     return controller
 

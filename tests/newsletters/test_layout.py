@@ -96,11 +96,13 @@ def test_rendering_models_authoring_and_mail_never_reach_up_into_the_send_or_the
     assert GRAPH["newsletters.rendering"] == set()
 
 
-# Inside delivery/: schedule → planning → ledger; sending → senders, ledger (and the rate limit).
+# Inside delivery/: schedule → planning → ledger; sending → senders, ledger (and the rate limit);
+# schedule and sending ask policies what to do about failures, complaints and readers who left.
 DELIVERY_EDGES = {
-    "schedule": {"planning", "ledger"},
+    "schedule": {"planning", "ledger", "policies"},
     "planning": {"ledger"},
-    "sending": {"senders", "ledger", "ratelimit"},
+    "sending": {"senders", "ledger", "ratelimit", "policies"},
+    "policies": set(),
     "senders": set(),
     "ledger": set(),
     "ratelimit": set(),

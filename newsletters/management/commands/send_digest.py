@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{date}: sending; a worker is fixing the audience")
         else:
             self.stdout.write(f"{date}: not started, the digest is {digest.status}")
-        if wait and digest.status in (Digest.Status.SENDING, Digest.Status.SENT):
+        if wait and digest.status not in Digest.UNSENT_STATUSES:
             self.wait_until_sent(digest, poll=poll)
 
     def wait_until_sent(self, digest: Digest, *, poll: float) -> None:
@@ -80,7 +80,11 @@ class Command(BaseCommand):
                 if progress["status"] != Digest.Status.SENDING:
                     break
                 time.sleep(poll)
-        self.stdout.write(
+        summary = (
             f"{digest.date}: {progress['status']}: {counts['sent']} sent, {counts['failed']} failed, "
             f"{counts['skipped']} skipped"
         )
+        if progress["status"] in (Digest.Status.PAUSED, Digest.Status.FAILED):
+            # A send that stopped or reached nobody is an error for a script or a cron job.
+            raise CommandError(f"{summary}; {progress['note'] or 'paused'}")
+        self.stdout.write(summary)
