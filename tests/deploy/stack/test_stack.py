@@ -92,10 +92,11 @@ def test_migrations_ran_once_and_healthz_reports_database_broker_and_workers(sta
     assert state == ["exited", "0"]
     assert "[ ]" not in stack.manage("showmigrations", "--list")  # nothing left unapplied
 
-    status, body = stack.healthz()
+    answers = [stack.healthz() for _ in range(4)]  # both gunicorn processes, each with its own cache
 
+    status, body = answers[-1]
     print(f"\n/healthz: {json.dumps(body)}")
-    assert status == 200
+    assert [status for status, _ in answers] == [200] * 4, answers
     assert {name: body[name]["status"] for name in ("database", "broker", "workers")} == dict.fromkeys(
         ("database", "broker", "workers"), "ok"
     )
