@@ -1,5 +1,8 @@
 # The one image for web, worker, beat and the migrate step (docker/entrypoint.sh picks the role).
-FROM python:3.11-slim
+# PYTHON_IMAGE: another build of Python 3.11 with pip, e.g. where no registry is reachable (the
+# stack test builds one with debootstrap, tests/deploy/stack/engine.py).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test test-fast lint bench bench-search messages
+.PHONY: install run test test-fast deploy-test lint bench bench-search messages
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,15 @@ test: install
 	bash scripts/test.sh
 
 test-fast: install
-	$(BIN)/pytest -m "not integration and not browser" -q
+	$(BIN)/pytest -m "not integration and not browser and not deploy_stack" -q
+
+# The production topology for real (tests/deploy/stack): starts a Docker engine if none answers,
+# builds the image (on a debootstrap base where python:3.11-slim cannot be pulled), runs
+# docker-compose.yml on the host network on test ports, sends digests through the containers,
+# then `docker-compose down -v`. Needs root or a running engine: apt-get install docker.io
+# docker-compose debootstrap.
+deploy-test: install
+	$(BIN)/pytest -m deploy_stack -p no:cacheprovider tests/deploy/stack
 
 # The delivery benchmark on a throwaway database: SQLite under var/, or BENCH_DATABASE_URL
 # (emptied first!); a real broker and `celery worker` when CELERY_BROKER_URL is set.

@@ -15,7 +15,7 @@ case "${1:-web}" in
     ;;
   web)
     exec gunicorn digest_site.wsgi:application \
-      --bind "0.0.0.0:${PORT:-8000}" \
+      --bind "${BIND_HOST:-0.0.0.0}:${PORT:-8000}" \
       --workers "${GUNICORN_WORKERS:-3}" \
       --timeout "${GUNICORN_TIMEOUT:-30}" \
       --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \

@@ -6,7 +6,9 @@ benchmark, so the sink does not share a CPU budget with the sender's interpreter
     python -m newsletters.mail.smtpsink --port 0 --stats /tmp/stats.json
 
 prints the port it listens on as its first line and keeps writing {"received": N} to the stats
-file (and once more when it is stopped with SIGTERM or SIGINT).
+file (and once more when it is stopped with SIGTERM or SIGINT). With --maildir DIR it also keeps
+one copy per recipient in the Maildir DIR, a Delivered-To header on top as a real mailbox would
+have: the mail catcher of the compose stack's test (tests/deploy/stack), read with `mailbox`.
 
 The benchmark's ceiling runs this module as a plain smtplib pusher too, one process per
 connection, reading prebuilt messages one at a time from a spool file (see write_spool):
@@ -18,6 +20,7 @@ import argparse
 import email.parser
 import email.policy
 import json
+import mailbox
 import os
 import resource
 import signal
@@ -49,14 +52,26 @@ class ScriptedHandler:
     defer_percent: this share of addresses gets "451" on its first attempt only (chosen by a
     hash of the address, so the same addresses every run).
     keep: "all" keeps whole messages, "headers" only recipient and Message-ID, "none" counts.
+    maildir: also store every message, once per recipient, in this Maildir directory.
     """
 
     def __init__(
-        self, *, refuse: dict[str, str] | None = None, defer_percent: int = 0, keep: str = "all"
+        self,
+        *,
+        refuse: dict[str, str] | None = None,
+        defer_percent: int = 0,
+        keep: str = "all",
+        maildir: str | None = None,
     ) -> None:
         self.refuse = {address.lower(): reply for address, reply in (refuse or {}).items()}
         self.defer_percent = defer_percent
         self.keep = keep
+        self.maildir = None
+        if maildir:
+            # Maildir(create=True) skips a directory that exists (a mounted volume): make its parts.
+            for part in ("tmp", "new", "cur"):
+                os.makedirs(os.path.join(maildir, part), exist_ok=True)
+            self.maildir = mailbox.Maildir(maildir, create=False)
         self.received: list[Received] = []
         self.count = 0
         self.sessions = 0  # EHLOs: one per SMTP connection
@@ -87,8 +102,12 @@ class ScriptedHandler:
     async def handle_DATA(self, server, session, envelope) -> str:
         with self.lock:
             self.count += 1
+            data = envelope.original_content or envelope.content
+            if self.maildir is not None:
+                # Written before the 250: a message the sender saw accepted is on disk.
+                for recipient in envelope.rcpt_tos:
+                    self.maildir.add(b"Delivered-To: %s\r\n" % recipient.encode() + data)
             if self.keep != "none":
-                data = envelope.original_content or envelope.content
                 message_id = ""
                 if self.keep == "headers":
                     message_id = str(
@@ -175,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--stats", help="file to keep {'received': N} in")
+    parser.add_argument("--maildir", help="also keep every message, per recipient, in this Maildir")
     parser.add_argument("--push", metavar="SPOOL", help="push this spool file to --port instead")
     parser.add_argument("--share", default="0/1", help="with --push: messages i/n, i, i+n, ...")
     args = parser.parse_args(argv)
@@ -182,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         share, shares = map(int, args.share.split("/"))
         print(json.dumps(push(args.push, port=args.port, share=share, shares=shares)), flush=True)
         return
-    handler = ScriptedHandler(keep="none")
+    handler = ScriptedHandler(keep="none", maildir=args.maildir)
     controller = start_sink(handler, port=args.port)
     print(controller.port, flush=True)
     stopping = threading.Event()
