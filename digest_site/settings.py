@@ -18,6 +18,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 from kombu import Queue
 
+from digest_site.fsbroker import transport_options as filesystem_broker_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -302,6 +304,9 @@ DIGEST_SEND_TIME = env_time("DIGEST_SEND_TIME", "07:00")
 # A scheduled digest later than this (beat stopped, a long outage) is not sent automatically:
 # it becomes "missed", staff are mailed, and an editor may send it by hand. In seconds.
 DIGEST_MAX_LATENESS = datetime.timedelta(seconds=env_int("DIGEST_MAX_LATENESS", 6 * 3600))
+# How often beat looks for digests whose time has come: a digest starts at most this late
+# (each look is one indexed query). It was a minute: a digest due at 07:00:01 left at 07:01.
+DIGEST_DUE_CHECK_SECONDS = env_int("DIGEST_DUE_CHECK_SECONDS", 5)
 ARXIV_API_URL = env_str("ARXIV_API_URL", "https://export.arxiv.org/api/query")
 ARXIV_TIMEOUT = env_float("ARXIV_TIMEOUT", 10.0)
 # Hugging Face Daily Papers (import_hf_daily, "Add from Hugging Face"): the API and its timeout.
@@ -360,16 +365,13 @@ COMPLAINT_PAUSE_RATE = env_float("COMPLAINT_PAUSE_RATE", 0.003)
 # with no external service; production sets redis://.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _folder in ("processed", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
+    # Seconds an idle worker waits before looking at the broker folder again. A worker that
+    # just finished a task is idle too (prefetch 1), so this is paid per task: kombu's 1 s
+    # default held two pool processes to about 2 tasks/s. A look is one listing of the folder.
+    CELERY_FILESYSTEM_POLLING_SECONDS = env_float("CELERY_FILESYSTEM_POLLING_SECONDS", 0.1)
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(
+        VAR_DIR / "broker", polling_interval=CELERY_FILESYSTEM_POLLING_SECONDS
+    )
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task not acknowledged within this time is given to another worker. A send_batch
     # stops itself at half the delivery lease, far below this.
@@ -394,8 +396,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
-    # Every minute: start the digests whose scheduled time has come (nothing unscheduled).
-    "send-due-digests": {"task": "newsletters.tasks.send_due_digests", "schedule": 60.0},
+    # Every DIGEST_DUE_CHECK_SECONDS: start the digests whose scheduled time has come.
+    "send-due-digests": {
+        "task": "newsletters.tasks.send_due_digests",
+        "schedule": float(DIGEST_DUE_CHECK_SECONDS),
+    },
     # Every DELIVERY_SWEEP_SECONDS: re-queue rows of killed workers and lost tasks, finish sends.
     "sweep-deliveries": {
         "task": "newsletters.tasks.sweep_deliveries",

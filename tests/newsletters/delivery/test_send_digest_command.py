@@ -1,4 +1,4 @@
-"""send_digest (what "send now" does, from the shell) and a small smoke run of bench_delivery."""
+"""send_digest (what "send now" does, from the shell) and small smoke runs of the two benchmarks."""
 
 import io
 import json
@@ -105,3 +105,28 @@ def test_bench_delivery_smoke_run_counts_every_reader(monkeypatch):
     # Every process's own peak: this one (sending in-process here), the sink and the pushers.
     assert set(result["rss_mb"]) == {"bench", "sink", "ceiling"}
     assert 0 < result["rss_mb"]["sink"] < result["peak_rss_mb"] == result["rss_mb"]["bench"]
+
+
+def test_bench_embedded_smoke_run_keeps_up_with_sign_ups_during_a_digest():
+    """make run's processes on a throwaway SQLite and filesystem broker: all arrives, nothing waits."""
+    out = io.StringIO()
+    call_command(
+        "bench_embedded",
+        "--readers=300",
+        "--rate=5",
+        "--lead=3",
+        "--timeout=240",
+        "--drain=30",
+        stdout=out,
+    )
+
+    result = json.loads(out.getvalue())
+    assert result["digest_status"] == "sent"
+    assert result["received"] == result["sent"] == result["readers"] - result["skipped"] > 250
+    # The digest starts within 10 s of its time (beat looks every few seconds), even with
+    # sign-ups arriving all along.
+    assert 0 <= result["first_digest_seconds"] <= 10
+    assert result["confirmations_requested"] > 0 and result["signup_errors"] == {}
+    assert result["confirmations_delivered"] == result["confirmations_requested"]
+    assert result["confirmations_max_backlog"] < 5 * result["signup_rate"]
+    assert set(result["rss_mb"]) == {"web", "worker", "mailworker", "beat", "bench"}
