@@ -9,8 +9,9 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import QuietHandler, http_server
 
 
 @dataclass
@@ -72,33 +73,20 @@ SIX_PAPERS = [
 def serve_fake_hf(settings) -> Iterator[FakeHf]:
     fake = FakeHf()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
             fake.queries.append(query)
             if fake.delay:
                 fake.released.wait(fake.delay)
             body = fake.days.get((query.get("date") or [""])[0], fake.body)
-            self.send_response(fake.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(fake.status, body, "application/json; charset=utf-8")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/daily_papers"
-    settings.HF_DAILY_PAPERS_URL = fake.url
-    settings.HF_TIMEOUT = 0.5
-    try:
-        yield fake
-    finally:
-        fake.released.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with http_server(Handler) as base_url:
+        fake.url = f"{base_url}/api/daily_papers"
+        settings.HF_DAILY_PAPERS_URL = fake.url
+        settings.HF_TIMEOUT = 0.5
+        try:
+            yield fake
+        finally:
+            fake.released.set()

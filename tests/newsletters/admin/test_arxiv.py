@@ -1,15 +1,14 @@
 """Add from arXiv: the admin looks a paper up (against a local stand-in for the API) and fills the form."""
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.urls import reverse
 
 from tests.factories import make_digest, make_entry
+from tests.loopback import QuietHandler, http_server
 
 pytestmark = pytest.mark.django_db
 
@@ -44,32 +43,21 @@ EMPTY_FEED = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-class FakeArxiv(BaseHTTPRequestHandler):
+class FakeArxiv(QuietHandler):
     """Answers id_list=2505.13447 with the paper and any other id with an empty feed."""
 
     def do_GET(self) -> None:
         ids = parse_qs(urlparse(self.path).query).get("id_list", [""])
         body = (PAPER_FEED if ids == ["2505.13447"] else EMPTY_FEED).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args) -> None:
-        pass
+        self.send_body(200, body, "application/atom+xml; charset=utf-8")
 
 
 @pytest.fixture
 def fake_arxiv(settings) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeArxiv)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.ARXIV_API_URL = f"http://127.0.0.1:{server.server_port}/api/query"
-    settings.ARXIV_TIMEOUT = 5.0
-    yield settings.ARXIV_API_URL
-    server.shutdown()
-    server.server_close()
+    with http_server(FakeArxiv) as base_url:
+        settings.ARXIV_API_URL = f"{base_url}/api/query"
+        settings.ARXIV_TIMEOUT = 5.0
+        yield settings.ARXIV_API_URL
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,6 +18,7 @@ from newsletters.authoring.arxiv import (
     parse_arxiv_id,
 )
 from tests.conftest import DATA_DIR
+from tests.loopback import QuietHandler, http_server
 
 FIXTURES = DATA_DIR / "arxiv"
 
@@ -48,34 +48,23 @@ def arxiv_server(settings):
     """A ThreadingHTTPServer on a free loopback port standing in for export.arxiv.org."""
     fake = FakeArxiv()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             fake.queries.append(parse_qs(urlsplit(self.path).query))
             fake.user_agents.append(self.headers.get("User-Agent", ""))
             if fake.delay:
                 # Released at teardown so a sleeping handler doesn't hold the test run up.
                 fake.released.wait(fake.delay)
-            self.send_response(fake.status)
-            self.send_header("Content-Type", fake.content_type)
-            self.send_header("Content-Length", str(len(fake.body)))
-            self.end_headers()
-            self.wfile.write(fake.body)
+            self.send_body(fake.status, fake.body, fake.content_type)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/query"
-    settings.ARXIV_API_URL = fake.url
-    settings.ARXIV_TIMEOUT = 0.5
-    yield fake
-    fake.released.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with http_server(Handler) as base_url:
+        fake.url = f"{base_url}/api/query"
+        settings.ARXIV_API_URL = fake.url
+        settings.ARXIV_TIMEOUT = 0.5
+        try:
+            yield fake
+        finally:
+            fake.released.set()
 
 
 def test_it_reads_title_authors_and_abstract_from_the_atom_feed(arxiv_server):

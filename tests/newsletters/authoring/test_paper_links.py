@@ -1,8 +1,6 @@
 """arXiv ids found by title, against a local server answering in the arXiv API's Atom format."""
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +13,7 @@ from newsletters.authoring.paper_links import find_missing_arxiv_ids
 from newsletters.models import Entry
 from tests.conftest import DATA_DIR
 from tests.factories import make_digest, make_entry
+from tests.loopback import QuietHandler, http_server
 
 pytestmark = pytest.mark.django_db
 
@@ -42,29 +41,15 @@ def arxiv(settings):
     """Answers every query with .body; records the search_query of each request."""
     state = {"body": feed(), "status": 200, "queries": []}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             state["queries"].append(parse_qs(urlsplit(self.path).query))
-            body = state["body"]
-            self.send_response(state["status"])
-            self.send_header("Content-Type", "application/atom+xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(state["status"], state["body"], "application/atom+xml")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    settings.ARXIV_API_URL = f"http://127.0.0.1:{server.server_address[1]}/api/query"
-    settings.ARXIV_TIMEOUT = 0.5
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with http_server(Handler) as base_url:
+        settings.ARXIV_API_URL = f"{base_url}/api/query"
+        settings.ARXIV_TIMEOUT = 0.5
+        yield state
 
 
 def test_an_exact_title_match_is_taken(arxiv):
