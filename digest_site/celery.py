@@ -9,7 +9,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digest_site.settings")
 
@@ -29,6 +29,17 @@ def refuse_unworkable_delivery_settings(**kwargs) -> None:
     if errors:
         # SystemExit, not an Exception: Celery logs and ignores exceptions raised by receivers.
         raise SystemExit("refusing to start:\n" + "\n".join(str(error) for error in errors))
+
+
+@worker_process_init.connect
+def stop_batches_gracefully(**kwargs) -> None:
+    """A pool process keeps one SIGTERM handler all its life: a stop during a batch ends the batch
+    after the message on the wire (recorded, the rest given back); outside a batch it stops at once."""
+    import signal
+
+    from newsletters.delivery.sending import on_sigterm_in_pool_process
+
+    signal.signal(signal.SIGTERM, on_sigterm_in_pool_process)
 
 
 def waiting_messages(task_name: str) -> int | None:

@@ -47,6 +47,7 @@ def send_batch(delivery_ids: list[int]) -> dict:
         record_outcome.delay(result.token, accepted, result.unreleased)
     if result.retry_ids:
         send_batch.apply_async((result.retry_ids,), countdown=result.retry_countdown)
+    sending.exit_if_stopped()
     return {
         "sent": result.sent,
         "failed": result.failed,

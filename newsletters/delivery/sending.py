@@ -15,6 +15,7 @@ pass without writing it on the row.
 
 import datetime
 import logging
+import os
 import signal
 import threading
 import time
@@ -85,6 +86,9 @@ TEMPLATE_CACHE_SIZE = 16
 _templates: OrderedDict[int, MessageTemplate] = OrderedDict()
 # Set by SIGTERM while a batch runs: the batch stops after the message on the wire.
 _stop = threading.Event()
+_in_batch = threading.Event()
+# A worker's pool process that got SIGTERM during a batch exits once the batch is written.
+_exit_after_batch = threading.Event()
 
 
 def variant_template(variant_id: int) -> MessageTemplate:
@@ -120,12 +124,15 @@ def reader_fields(row: Row, domain: str) -> dict[str, str]:
 def send_batch(delivery_ids: list[int]) -> BatchResult:
     """Claim these rows, send each over one connection, record outcomes right after the server answers."""
     result = BatchResult()
-    token, claimed = claim(delivery_ids)
-    if not claimed:
-        return result
-    result.token = token
-    with _keep_claim_alive(token), _stop_at_sigterm():
-        _send_claimed(token, result)
+    # The claim is made inside the batch's SIGTERM window: a stop can never catch claimed rows
+    # outside it (they would wait for the heartbeat sweep instead of being given back).
+    with _stop_at_sigterm():
+        token, claimed = claim(delivery_ids)
+        if not claimed:
+            return result
+        result.token = token
+        with _keep_claim_alive(token):
+            _send_claimed(token, result)
     try:
         for digest_id in result.digest_ids:
             if result.sent:
@@ -161,26 +168,52 @@ def _keep_claim_alive(token: str) -> Iterator[None]:
         thread.join()
 
 
+def on_sigterm_in_pool_process(signum, frame) -> None:
+    """A worker pool process's SIGTERM handler, for its whole life (digest_site/celery.py).
+
+    In a batch: the batch stops after the message on the wire, records, gives the rest back,
+    and the process exits once its task has re-enqueued them. Outside a batch: it exits now,
+    as it would without this handler (it holds no claim there).
+    """
+    _stop.set()
+    if _in_batch.is_set():
+        _exit_after_batch.set()
+    else:
+        _terminate()
+
+
+def exit_if_stopped() -> None:
+    """Called by the task after its batch: a pool process that was told to stop, stops."""
+    if _exit_after_batch.is_set():
+        _terminate()
+
+
+def _terminate() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 @contextmanager
 def _stop_at_sigterm() -> Iterator[None]:
     """While a batch runs, SIGTERM (a process-group stop) ends it after the message on the wire.
 
-    Celery's pool processes die at once on SIGTERM; this handler lets the batch write what the
-    server accepted and give the rest back first. Outside a batch the old disposition holds.
+    Celery's pool processes die at once on SIGTERM; in a worker the pool process's own handler
+    (on_sigterm_in_pool_process) knows a batch runs from _in_batch. Anywhere else (a command, a
+    test) a handler is installed for the batch only, and the old disposition comes back after.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum, frame) -> None:
-        _stop.set()
-
     _stop.clear()
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    _in_batch.set()
+    previous = None
+    if threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGTERM) is not on_sigterm_in_pool_process
+    ):
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: _stop.set())
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _in_batch.clear()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if _stop.is_set():
             logger.warning("stopped by SIGTERM; what was sent is recorded, the rest is queued again")
 

@@ -211,3 +211,37 @@ def test_a_batch_past_its_time_takes_no_new_message(sink, settings, django_captu
 
     assert sink.count == 0 and sorted(result.retry_ids) == sorted(batch)
     assert set(Delivery.objects.values_list("status", "attempts", "claim")) == {("queued", 0, "")}
+
+
+def test_a_pool_process_stopped_during_a_batch_finishes_it_and_exits_after():
+    import signal
+
+    sending._in_batch.set()
+    try:
+        sending.on_sigterm_in_pool_process(signal.SIGTERM, None)
+        assert sending._stop.is_set() and sending._exit_after_batch.is_set()
+    finally:
+        sending._in_batch.clear()
+        sending._stop.clear()
+        sending._exit_after_batch.clear()
+
+
+def test_a_pool_process_stopped_between_batches_exits_at_once(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    script = (
+        "import os, signal, django; django.setup();"
+        "from newsletters.delivery import sending;"
+        "signal.signal(signal.SIGTERM, sending.on_sigterm_in_pool_process);"
+        "os.kill(os.getpid(), signal.SIGTERM);"
+        "print('still running')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == -signal.SIGTERM and "still running" not in done.stdout
