@@ -6,11 +6,11 @@ their row with a new state, and each change writes a SubscriberEvent.
 
 import datetime
 
+import idna
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.encoding import punycode
 from django.utils.translation import gettext_lazy as _
 
 from newsletters.models import Tag
@@ -57,8 +57,14 @@ def normalise_email(address: str) -> str:
         )
     try:
         # "Bücher.example" and "xn--bcher-kva.example" are one domain; store the ASCII form.
-        domain = punycode(domain.rstrip(".").lower())
-    except UnicodeError:
+        # IDNA 2008 (non-transitional UTS 46), as registries and mail servers resolve names:
+        # IDNA 2003 (Django's punycode()) turns "faß.de" into "fass.de", someone else's domain.
+        # Label by label, so a name too long as a whole gets the length message below.
+        domain = ".".join(
+            idna.encode(label, uts46=True, transitional=False).decode("ascii")
+            for label in domain.rstrip(".").split(".")
+        )
+    except (idna.IDNAError, UnicodeError):
         raise invalid_email() from None
     if "." not in domain:
         raise invalid_email(_("Enter an address at a full domain name, such as name@example.com."))

@@ -39,7 +39,11 @@ _HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7a3\ud7b
 _UTF8_BOM = b"\xef\xbb\xbf"
 # A line meant as a tag line but mistyped: a space after '#', commas, odd spaces (tabs, the
 # Korean IME's full-width space and '＃'), or a tag without its '#' ('#rl reasoning').
-_LOOSE_TAG_LINE = re.compile(r"\s*[#＃]\s*[\w-]+(?:[\s,]+(?:[#＃]\s*)?[\w-]+)*[\s,]*")
+# Combining marks count as tag letters here ('#é' typed as e + U+0301 by macOS or a PDF copy),
+# so such a line is refused where it stands rather than read as commentary.
+_TAG_CHAR = r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f-]"
+_LOOSE_TAG_LINE = re.compile(rf"\s*[#＃]\s*{_TAG_CHAR}+(?:[\s,]+(?:[#＃]\s*)?{_TAG_CHAR}+)*[\s,]*")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _URL = re.compile(r"\S*https?://\S*")
 _WORD_CHAR = re.compile(r"\w")
 # Control characters but tab (C0, DEL, C1; a carriage return only at a line's end), a BOM
@@ -430,9 +434,17 @@ class _Parser:
                     )
                 return english, self.read_tags(line, number)
             if _looks_like_tag_line(line):
+                combining = _COMBINING.search(line)
+                accent = ""
+                if combining:
+                    where, code = combining.start() + 1, ord(combining.group())
+                    accent = (
+                        f" (column {where} holds a combining accent, U+{code:04X}:"
+                        " type the accented letter as one character)"
+                    )
                 raise self.error(
                     f"expected {closing}, got {_quote(line)}: write each tag as '#' followed directly by"
-                    " letters, digits, '-' or '_', with one space between tags (such as '#rl #llm')",
+                    f" letters, digits, '-' or '_', with one space between tags (such as '#rl #llm'){accent}",
                     number,
                 )
             if english and _looks_korean(line):

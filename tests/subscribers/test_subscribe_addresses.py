@@ -81,3 +81,14 @@ def test_no_address_makes_the_subscribe_form_fail_and_what_it_takes_fits_a_mail_
         assert not local_part.startswith('"') and not domain_part.startswith("[") and "." in domain_part
     SubscriberEvent.objects.all().delete()
     Subscriber.objects.all().delete()
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("reader@faß.de", "reader@xn--fa-hia.de"), ("reader@ß.de", "reader@xn--zca.de")],
+)
+def test_a_domain_is_stored_as_mail_servers_resolve_it_never_as_another_domain(typed, stored):
+    # IDNA 2003 would store faß.de as fass.de: someone else's domain, mailed every morning.
+    form = SubscribeForm(data={"email": typed, "language": "en"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["email"] == stored

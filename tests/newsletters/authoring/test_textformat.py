@@ -500,3 +500,15 @@ def test_reading_ahead_for_a_missing_tag_line_stays_linear(monkeypatch):
     assert line == len(text.splitlines())
     assert "got the end of the file" in message
     assert len(calls) < 4 * 9000
+
+
+def test_a_tag_typed_with_a_combining_accent_is_refused_where_it_stands():
+    lines = (DATA_DIR / "digest-2025-03-03.txt").read_text("utf-8").split("\n")
+    tag_line = next(number for number, line in enumerate(lines) if line.startswith("#"))
+    lines[tag_line] = "#e\u0301 #rl"
+
+    with pytest.raises(DigestFormatError) as refused:
+        parse_digest_text("\n".join(lines), filename="day.txt")
+
+    assert refused.value.line == tag_line + 1
+    assert "combining accent, U+0301" in str(refused.value)
